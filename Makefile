@@ -1,0 +1,43 @@
+# fervlm — the README's commands. `make` creates/reuses .venv/ and installs everything on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fervlm-installed
+JOBS ?= 2
+
+.PHONY: help setup demo test lint lab app sysdeps clean-venv
+
+help:
+	@echo "make demo   - set up on first use, then run the quick demo on the built-in synthetic data"
+	@echo "make test   - set up on first use, then run the test suite"
+	@echo "make lab    - start JupyterLab on notebooks/"
+	@echo "make lint   - ruff"
+
+sysdeps:
+	@bash .ci/sysdeps.sh
+
+$(STAMP): pyproject.toml | sysdeps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip setuptools wheel
+	$(PY) -m pip install -e ".[all]"
+	@$(PY) -c "import torch, torchvision, open3d, open_clip; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'open3d', open3d.__version__, 'open_clip', open_clip.__version__)"
+	@touch $(STAMP)
+
+setup: sysdeps $(STAMP)
+
+demo: setup
+	$(VENV)/bin/fervlm demo
+
+test: setup
+	$(PY) -m ruff check fervlm tests
+	$(PY) -m pytest -n $(JOBS) -q
+
+lint: setup
+	$(PY) -m ruff check fervlm tests
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Subcommands of the `fervlm` command line (see fervlm/cli.py)."""

@@ -1,7 +1,7 @@
 """Atomic file writes: a temporary file in the destination folder, then `os.replace`.
 
-Readers running in parallel (prepare workers, a dataloader) must never see a half-written mesh, so every writer
-in `fervlm.io` goes through here.
+Readers running in parallel (prepare workers, a dataloader) must never see a half-written mesh, so every
+writer in `fervlm.io` goes through here.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Bosphorus `.bnt` range grids (Savran's `read_bntfile` layout, DATASETS.md §4.3).
 
-Layout, little-endian: uint16 nrows, uint16 ncols, float64 zmin, uint16 L, L bytes imfile, uint32 M, then M float64
-stored channel-planar (all x, all y, all z, all u, all v). Grid element k is cell (k // ncols, k % ncols); an
-entry equal to `zmin` marks background.
+Layout, little-endian: uint16 nrows, uint16 ncols, float64 zmin, uint16 L, L bytes imfile, uint32 M, then M
+float64 stored channel-planar (all x, all y, all z, all u, all v). Grid element k is cell
+(k // ncols, k % ncols); an entry equal to `zmin` marks background.
 
 u, v in the file are image coordinates normalised to [0, 1] with row = v·H (origin top-left, §4.3). `Mesh.uv`
 uses the VRML origin bottom-left, so the reader stores (u, 1 − v) and the writer undoes it.
@@ -50,10 +50,11 @@ def read_bnt_grid(path: str | Path) -> tuple[np.ndarray, np.ndarray, str, float]
         raise MeshFormatError(path, f"truncated header ({len(data)} bytes): {err}") from err
     cells = nrows * ncols
     if count != 5 * cells:
-        raise MeshFormatError(path, f"M = {count} doubles but 5·nrows·ncols = 5·{nrows}·{ncols} = {5 * cells}")
+        raise MeshFormatError(path, f"M = {count} doubles, but 5·nrows·ncols = {5 * cells} ({nrows}x{ncols})")
     if len(data) - offset < 8 * count:
         raise MeshFormatError(
-            path, f"truncated data: header announces {count} doubles ({8 * count} bytes), {len(data) - offset} left"
+            path,
+            f"truncated data: header says {count} doubles ({8 * count} B), {len(data) - offset} B follow",
         )
     planes = np.frombuffer(data, dtype="<f8", count=count, offset=offset).reshape(5, nrows, ncols)
     xyz = np.ascontiguousarray(np.moveaxis(planes[:3], 0, -1))
@@ -64,9 +65,9 @@ def read_bnt_grid(path: str | Path) -> tuple[np.ndarray, np.ndarray, str, float]
 def grid_to_mesh(xyz: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Triangulate a range grid: two triangles per 2x2 cell, skipping triangles that touch an invalid cell.
 
-    Cell (r, c) with corners a=(r,c), b=(r+1,c), c=(r,c+1), d=(r+1,c+1) gives (a, c, b) and (c, d, b) [DATASETS.md
-    §4.3, S27]. Vertices no triangle uses are dropped; when no triangle survives, the valid points are returned as
-    a point cloud.
+    Cell (r, c) with corners a=(r,c), b=(r+1,c), c=(r,c+1), d=(r+1,c+1) gives (a, c, b) and (c, d, b)
+    [DATASETS.md §4.3, S27]. Vertices no triangle uses are dropped; when no triangle survives, the valid
+    points are returned as a point cloud.
 
     Returns:
         (keep, faces): flat grid indices of the kept vertices and faces indexing into them.
@@ -80,8 +81,8 @@ def grid_to_mesh(xyz: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.nda
     tris = tris[flat_valid[tris].all(axis=1)]
     if len(tris) == 0:
         return np.flatnonzero(flat_valid), np.zeros((0, 3), dtype=np.int64)
-    # Which way rows run is not certain (§4.3 "stored upside down"); orient faces so the summed normal points to
-    # +Z, the viewing direction every other reader's faces follow (§1.8).
+    # Which way rows run is not certain (§4.3 "stored upside down"); orient faces so the summed normal
+    # points to +Z, the viewing direction every other reader's faces follow (§1.8).
     pts = xyz.reshape(-1, 3)
     normal_z = np.cross(pts[tris[:, 1]] - pts[tris[:, 0]], pts[tris[:, 2]] - pts[tris[:, 0]])[:, 2].sum()
     if normal_z < 0:
@@ -93,8 +94,8 @@ def grid_to_mesh(xyz: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.nda
 def read_bnt(path: str | Path) -> Mesh:
     """Read a Bosphorus `.bnt` as a triangle mesh over its valid cells (DATASETS.md §4.3).
 
-    Per-vertex UVs come from the u, v planes (converted to the VRML origin bottom-left); the image file the header
-    names becomes `texture_path`, resolved against the file's folder.
+    Per-vertex UVs come from the u, v planes (converted to the VRML origin bottom-left); the image file the
+    header names becomes `texture_path`, resolved against the file's folder.
 
     Raises:
         MeshFormatError: missing/truncated file, inconsistent counts, no valid cell, NaN coordinates.
@@ -125,9 +126,9 @@ def write_bnt(
 
     Args:
         path: destination `.bnt`.
-        vertices_grid: (nrows, ncols, 3) xyz; a cell with any NaN is background and all five channels get `zmin`.
-        uv_grid: (nrows, ncols, 2) UVs in the `Mesh.uv` convention (origin bottom-left); defaults to the cell's
-            normalised grid position. Stored as (u, 1 − v), the file's image convention.
+        vertices_grid: (nrows, ncols, 3) xyz; a cell with any NaN is background (all five channels = `zmin`).
+        uv_grid: (nrows, ncols, 2) UVs in the `Mesh.uv` convention (origin bottom-left); defaults to the
+            cell's normalised grid position. Stored as (u, 1 − v), the file's image convention.
         imfile: image file name stored in the header (e.g. `bs000_E_HAPPY_0.png`).
         zmin: background marker value.
 

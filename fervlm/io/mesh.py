@@ -95,9 +95,13 @@ class Mesh:
                 f"face index out of range: indices span [{self.faces.min()}, {self.faces.max()}] "
                 f"but there are {len(self.vertices)} vertices",
             )
-        if self.uv_faces is not None and self.uv is not None and len(self.uv_faces):
-            if self.uv_faces.min() < 0 or self.uv_faces.max() >= len(self.uv):
-                raise MeshFormatError(self.source, "texture-coordinate index out of range")
+        if (
+            self.uv_faces is not None
+            and self.uv is not None
+            and len(self.uv_faces)
+            and (self.uv_faces.min() < 0 or self.uv_faces.max() >= len(self.uv))
+        ):
+            raise MeshFormatError(self.source, "texture-coordinate index out of range")
         if self.vertex_labels is not None and len(self.vertex_labels) != len(self.vertices):
             raise MeshFormatError(self.source, "vertex_labels length does not match the vertex count")
         return self

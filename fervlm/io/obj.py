@@ -82,7 +82,7 @@ def read_obj(path: str | Path) -> Mesh:
     uv = uv_faces = None
     if vt_records and all_have_uv and corners:
         uv = _table(vt_records, 2, path, "vt")
-        uv_faces = fan_triangulate(np.asarray(uv_corners, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
+        uv_faces = fan_triangulate(np.asarray(uv_corners, dtype=np.int64), np.asarray(lengths))
     texture_path = _texture_from_mtl(path, texture_lib) if texture_lib else None
     return Mesh(
         vertices=vertices, faces=faces, uv=uv, uv_faces=uv_faces, texture_path=texture_path, source=path

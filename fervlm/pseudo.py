@@ -1,0 +1,243 @@
+"""Pseudo-labels by clustering with multiview aggregation (MultiviewVLM §II-F, METHODS.md §3).
+
+MultiviewVLM pairs every sample with a prompt of its *pseudo*-label. The labels come from:
+
+1. **Multiview aggregation**: `z̄ = normalize(mean_v normalize(z_v))` — one embedding per sample.
+2. **Round 0** (`init="zeroshot"`, our choice): `argmax_c sim(z̄, p_c)` against the text prototypes.
+   With random weights this is arbitrary, so `init="kmeans"` is offered as well.
+3. **Re-clustering** (`init="kmeans"`): k-means on `z̄` with k = number of classes (k-means++,
+   several seeded restarts), then each cluster is *named* by a Hungarian assignment between
+   normalised cluster centroids and class prototypes `p_c` that maximises total cosine similarity.
+   Only the text prototypes are used, never the labels.
+
+`pseudo_label_report` compares pseudo-labels with the true labels **for reporting only**.
+
+Distributed use: this module is pure (no collectives). Under DDP the caller (the MultiviewVLM
+method) must gather the embeddings of the *whole* training set from all ranks (METHODS.md §1,
+"Distributed correctness") and run the clustering once — on rank 0 and broadcast, or identically
+on every rank with the same seed — so every rank trains with the same pseudo-labels.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+
+from fervlm.evaluate import clustering_metrics
+
+
+def aggregate_views(z: torch.Tensor) -> torch.Tensor:
+    """Multiview aggregation `z̄_b = normalize(mean_v normalize(z_{v,b}))` (MultiviewVLM §II-F, eq. 4's z̄).
+
+    Args:
+        z: (N, V, D) per-view embeddings (normalised or not).
+
+    Returns:
+        (N, D) unit-norm aggregated embeddings.
+    """
+    if z.ndim != 3:
+        raise ValueError(f"z: expected (N, V, D) per-view embeddings, got shape {tuple(z.shape)}")
+    return F.normalize(F.normalize(z, dim=-1).mean(dim=1), dim=-1)
+
+
+def _check_prototypes(z_bar: torch.Tensor, prototypes: torch.Tensor) -> None:
+    if prototypes.ndim != 2:
+        raise ValueError(f"prototypes: expected (C, D), got shape {tuple(prototypes.shape)}")
+    if z_bar.ndim != 2 or z_bar.shape[1] != prototypes.shape[1]:
+        raise ValueError(
+            f"embeddings {tuple(z_bar.shape)} and prototypes {tuple(prototypes.shape)} "
+            "must be (N, D) and (C, D)"
+        )
+
+
+def zero_shot_labels(z_bar: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    """Round-0 pseudo-labels `argmax_c sim(z̄, p_c)` (METHODS.md §3, `init="zeroshot"`).
+
+    Args:
+        z_bar: (N, D) aggregated embeddings.
+        prototypes: (C, D) class prototypes.
+
+    Returns:
+        (N,) int64 class ids.
+    """
+    _check_prototypes(z_bar, prototypes)
+    sims = F.normalize(z_bar, dim=-1) @ F.normalize(prototypes.to(z_bar.dtype), dim=-1).T
+    return sims.argmax(dim=-1).long()
+
+
+def kmeans_clusters(
+    z_bar: torch.Tensor, k: int, seed: int = 0, n_init: int = 10
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """k-means (k-means++ seeding, `n_init` seeded restarts) on L2-normalised embeddings.
+
+    On unit vectors squared Euclidean distance is `2 − 2·cos`, so Euclidean k-means groups by cosine
+    similarity, the geometry the prototypes live in. Runs in float64 on CPU with scikit-learn.
+
+    Degenerate data (e.g. all embeddings identical, as with a collapsed encoder) makes scikit-learn
+    warn that it found fewer distinct clusters than `k`; labels are still returned (some clusters
+    may then be empty) and a single `RuntimeWarning` says so.
+
+    Args:
+        z_bar: (N, D) embeddings (normalised here).
+        k: number of clusters, 1 ≤ k ≤ N.
+        seed: `random_state` of the k-means++ seeding and restarts.
+        n_init: number of restarts; the lowest-inertia run is kept.
+
+    Returns:
+        `(cluster_ids, centroids)`: (N,) int64 and (k, D) centroids (in the input's dtype/device,
+        not re-normalised).
+    """
+    if z_bar.ndim != 2:
+        raise ValueError(f"z_bar: expected (N, D) embeddings, got shape {tuple(z_bar.shape)}")
+    n = z_bar.shape[0]
+    if k < 1:
+        raise ValueError(f"k={k}: need at least one cluster")
+    if n < k:
+        raise ValueError(f"k={k} clusters but only {n} embeddings; k-means needs at least k samples")
+    if n_init < 1:
+        raise ValueError(f"n_init={n_init}: need at least one k-means run")
+    x = F.normalize(z_bar.detach().to("cpu", torch.float64), dim=-1).numpy()
+    if not np.isfinite(x).all():
+        raise ValueError("z_bar: embeddings contain NaN or inf")
+    model = KMeans(n_clusters=k, init="k-means++", n_init=n_init, random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        ids = model.fit_predict(x)
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        distinct = len(np.unique(ids))
+        warnings.warn(
+            f"kmeans_clusters: found {distinct} distinct cluster(s) for k={k} "
+            "(embeddings nearly identical?); "
+            "returning the labels anyway",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    cluster_ids = torch.as_tensor(ids.astype(np.int64), device=z_bar.device)
+    centroids = torch.as_tensor(model.cluster_centers_, dtype=z_bar.dtype, device=z_bar.device)
+    return cluster_ids, centroids
+
+
+def name_clusters(centroids: torch.Tensor, prototypes: torch.Tensor) -> np.ndarray:
+    """Name clusters by classes: Hungarian assignment maximising `Σ sim(centroid_k, p_{m(k)})`.
+
+    MultiviewVLM §II-F / METHODS.md §3: uses the text prototypes only, never labels. With as many
+    clusters as classes this is a one-to-one map. With more clusters than classes the clusters left
+    unmatched take their most similar prototype; with fewer, some classes receive no cluster.
+
+    Args:
+        centroids: (K, D) cluster centroids.
+        prototypes: (C, D) class prototypes.
+
+    Returns:
+        (K,) int64 array: `mapping[k]` is the class id of cluster `k`.
+    """
+    _check_prototypes(centroids, prototypes)
+    sims = (
+        F.normalize(centroids.detach().to("cpu", torch.float64), dim=-1)
+        @ F.normalize(prototypes.detach().to("cpu", torch.float64), dim=-1).T
+    ).numpy()
+    mapping = sims.argmax(axis=1).astype(np.int64)  # fallback for clusters the assignment leaves out
+    rows, cols = linear_sum_assignment(sims, maximize=True)
+    mapping[rows] = cols
+    return mapping
+
+
+@dataclass
+class PseudoLabels:
+    """Pseudo-labels of one clustering round.
+
+    Attributes:
+        labels: (N,) int64 class ids (`mapping[cluster_ids]`).
+        cluster_ids: (N,) int64 cluster of each sample (equal to `labels` for `zeroshot`).
+        mapping: (K,) int64 class id of each cluster.
+        cluster_sizes: samples per cluster, length K (empty clusters included).
+        method: `"kmeans"` or `"zeroshot"`.
+    """
+
+    labels: torch.Tensor
+    cluster_ids: torch.Tensor
+    mapping: np.ndarray
+    cluster_sizes: list[int]
+    method: str
+
+
+def assign_pseudo_labels(
+    z: torch.Tensor,
+    prototypes: torch.Tensor,
+    init: Literal["kmeans", "zeroshot"] = "kmeans",
+    seed: int = 0,
+    n_init: int = 10,
+) -> PseudoLabels:
+    """One pseudo-labelling round (MultiviewVLM §II-F, METHODS.md §3).
+
+    Args:
+        z: (N, V, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) already fused.
+            Under DDP: the gathered embeddings of the whole training set.
+        prototypes: (C, D) class prototypes; k = C clusters.
+        init: `"kmeans"` (k-means + Hungarian naming) or `"zeroshot"` (nearest prototype).
+        seed: k-means seed.
+        n_init: k-means restarts.
+
+    Returns:
+        A `PseudoLabels`.
+    """
+    if z.ndim == 3:
+        z_bar = aggregate_views(z)
+    elif z.ndim == 2:
+        z_bar = F.normalize(z, dim=-1)
+    else:
+        raise ValueError(f"z: expected (N, V, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
+    _check_prototypes(z_bar, prototypes)
+    k = prototypes.shape[0]
+    if init == "zeroshot":
+        labels = zero_shot_labels(z_bar, prototypes)
+        cluster_ids = labels.clone()
+        mapping = np.arange(k, dtype=np.int64)
+    elif init == "kmeans":
+        cluster_ids, centroids = kmeans_clusters(z_bar, k, seed=seed, n_init=n_init)
+        mapping = name_clusters(centroids, prototypes)
+        labels = torch.as_tensor(mapping, device=cluster_ids.device)[cluster_ids]
+    else:
+        raise ValueError(f"init={init!r}: expected 'kmeans' or 'zeroshot'")
+    sizes = np.bincount(cluster_ids.cpu().numpy(), minlength=len(mapping)).astype(int).tolist()
+    return PseudoLabels(
+        labels=labels, cluster_ids=cluster_ids, mapping=mapping, cluster_sizes=sizes, method=init
+    )
+
+
+def pseudo_label_report(pseudo: PseudoLabels, y_true: Any) -> dict[str, Any]:
+    """Quality of a pseudo-labelling round against the true labels — for reporting only.
+
+    Args:
+        pseudo: the round's `PseudoLabels`.
+        y_true: (N,) true class ids.
+
+    Returns:
+        dict with `method`, `accuracy` (pseudo-label = true label), `cluster_sizes`, `class_counts`
+        (samples per pseudo-label class), and `cluster_acc`, `nmi`, `ari`, `n_clusters` from
+        `fervlm.evaluate.clustering_metrics` on the cluster ids.
+    """
+    t = y_true.detach().cpu().numpy() if isinstance(y_true, torch.Tensor) else np.asarray(y_true)
+    t = t.reshape(-1).astype(np.int64)
+    labels = pseudo.labels.detach().cpu().numpy()
+    if t.shape != labels.shape:
+        raise ValueError(f"y_true has {t.size} labels but the pseudo-labels cover {labels.size} samples")
+    n_classes = max(
+        int(pseudo.mapping.max(initial=-1)) + 1, int(t.max(initial=-1)) + 1, int(labels.max(initial=-1)) + 1
+    )
+    report: dict[str, Any] = {
+        "method": pseudo.method,
+        "accuracy": float(np.mean(labels == t)),
+        "cluster_sizes": list(pseudo.cluster_sizes),
+        "class_counts": np.bincount(labels, minlength=n_classes).astype(int).tolist(),
+    }
+    report.update(clustering_metrics(t, pseudo.cluster_ids.detach().cpu().numpy()))
+    return report

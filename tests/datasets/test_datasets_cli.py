@@ -1,0 +1,43 @@
+"""`fervlm synth` and `fervlm index` end to end."""
+
+import pandas as pd
+
+from fervlm.cli import main
+
+
+def test_synth_then_index(tmp_path, capsys):
+    root = tmp_path / "bu3dfe"
+    assert (
+        main(["synth", "--layout", "bu3dfe", "--out", str(root), "--subjects", "2", "--resolution", "1000"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "151 files" in out and "2 subjects" in out
+    csv = tmp_path / "index.csv"
+    assert (
+        main(["index", "--dataset", "bu3dfe", "--root", str(root), "--out", str(csv), "--subset", "I"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "24 samples, 2 subjects" in out and "happiness" in out
+    assert len(pd.read_csv(csv)) == 24
+
+
+def test_index_bad_input_is_one_line_and_nonzero(tmp_path, capsys):
+    code = main(
+        ["index", "--dataset", "bu3dfe", "--root", str(tmp_path / "none"), "--out", str(tmp_path / "x.csv")]
+    )
+    assert code == 2 and "not found" in capsys.readouterr().err
+    code = main(
+        [
+            "index",
+            "--dataset",
+            "bp4d",
+            "--root",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "x.csv"),
+            "--subset",
+            "I",
+        ]
+    )
+    assert code == 2

@@ -164,7 +164,7 @@ def _write_sequence(
         else:
             if tex is not None:
                 mesh.texture_path = folder / f"{name}.jpg"
-            res.add(write_obj(folder / f"{name}{ext}", mesh))
+            res.add(write_obj(folder / f"{name}{ext}", mesh, decimals=3))
             if tex is not None:
                 res.add(folder / f"{name}.mtl")
         if tex is not None:

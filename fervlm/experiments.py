@@ -1,0 +1,176 @@
+"""Experiment datasets: the names notebooks and profiles use, and the one call that makes them ready.
+
+A profile names datasets such as ``synthetic_bu3dfe`` or ``bu3dfe_I``; each name fixes an adapter of
+`fervlm.datasets`, its protocol options (BU-3DFE Subset I, Bosphorus' six-emotion subjects, …) and, for the
+built-in synthetic data, the generator layout of `fervlm.synth`. `prepare_dataset` then does what every
+notebook needs before training — generate (synthetic only, once), index, render the views (resumable) —
+and returns the prepared table. Calling it again costs a directory scan, so every notebook can call it
+instead of relying on notebook 00 having run first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from fervlm.prepare import PrepareResult, mask_column, prepare, view_column
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CACHE = REPO_ROOT / "data" / "cache"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How an experiment dataset name maps onto an adapter, protocol options and (synthetic) a layout.
+
+    Attributes:
+        adapter: the `fervlm.datasets.load_index` name.
+        options: protocol options passed to the adapter (e.g. ``{"subset": "I"}``).
+        synthetic_layout: the `fervlm.synth` layout that generates it, or None for a licensed dataset.
+        description: one line for tables and notebook titles.
+        frames: frames pooled per 4D sequence by default (None = all; 3D data ignore it).
+    """
+
+    adapter: str
+    options: dict[str, object] = field(default_factory=dict)
+    synthetic_layout: str | None = None
+    description: str = ""
+    frames: int | None = None
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.synthetic_layout is not None
+
+
+_REAL = {
+    "bu3dfe_I": DatasetSpec("bu3dfe", {"subset": "I"}, None, "BU-3DFE Subset I (intensities 3-4)"),
+    "bu3dfe_II": DatasetSpec("bu3dfe", {"subset": "II"}, None, "BU-3DFE Subset II (all intensities)"),
+    "bosphorus": DatasetSpec("bosphorus", {"subset": "six"}, None, "Bosphorus, subjects with all six emotions"),
+    "bu4dfe": DatasetSpec("bu4dfe", {}, None, "BU-4DFE, six posed expressions", frames=16),
+    "bp4d": DatasetSpec("bp4d", {}, None, "BP4D-Spontaneous, tasks T1-T8", frames=16),
+    "4dme": DatasetSpec("4dme", {}, None, "4DME micro-expressions, five classes"),
+}
+DATASETS: dict[str, DatasetSpec] = {
+    **_REAL,
+    **{
+        f"synthetic_{name}": DatasetSpec(
+            spec.adapter, spec.options, spec.adapter, f"synthetic {spec.description}", spec.frames
+        )
+        for name, spec in _REAL.items()
+        if name not in ("bu3dfe_II",)
+    },
+    "synthetic_bu3dfe_II": DatasetSpec("bu3dfe", {"subset": "II"}, "bu3dfe", "synthetic BU-3DFE Subset II"),
+}
+# `synthetic_bu3dfe_I` reads better as plain `synthetic_bu3dfe`, the demo's default.
+DATASETS["synthetic_bu3dfe"] = DATASETS.pop("synthetic_bu3dfe_I")
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The `DatasetSpec` of an experiment dataset name; ValueError listing the names otherwise."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"dataset={name!r}: unknown; expected one of {sorted(DATASETS)}") from None
+
+
+def ensure_dataset(name: str, root: str | Path, subjects: int | None = None, seed: int = 0) -> Path:
+    """Make sure the raw files of `name` exist under `root`; generate them when the dataset is synthetic.
+
+    Generation is skipped when `root` already holds files (delete the folder to regenerate). A licensed
+    dataset is never generated: a missing root is an error telling where it was looked for.
+    """
+    spec = dataset_spec(name)
+    root = Path(root)
+    if root.is_dir() and any(root.iterdir()):
+        return root
+    if not spec.is_synthetic:
+        raise FileNotFoundError(
+            f"{root}: dataset {name!r} not found. It is licensed and cannot be generated: put (or link) "
+            f"your copy there, or use 'synthetic_{name}'."
+        )
+    from fervlm.synth import generate
+
+    generate(spec.synthetic_layout, root, subjects=subjects, seed=seed, progress=True)
+    return root
+
+
+def cache_dir(name: str, size: int, mode: str, frames: int | None, cache_root: str | Path | None = None) -> Path:
+    """Where the rendered views of one dataset at one rendering setting live."""
+    cache_root = Path(cache_root or os.environ.get("FERVLM_CACHE", DEFAULT_CACHE))
+    tag = f"{mode}-{size}px" + (f"-{frames}f" if frames else "")
+    return cache_root / name / tag
+
+
+def prepare_dataset(
+    name: str,
+    root: str | Path,
+    yaws: Sequence[float] = (-30, 0, 30),
+    size: int = 224,
+    mode: str = "shaded",
+    frames: int | None = None,
+    masks: bool = False,
+    workers: int | None = None,
+    subjects: int | None = None,
+    seed: int = 0,
+    cache_root: str | Path | None = None,
+    progress: bool = True,
+) -> PrepareResult:
+    """Generate (synthetic only), index and render one experiment dataset; resumable and idempotent.
+
+    Args:
+        name: an experiment dataset name (`DATASETS`).
+        root: the dataset's raw folder.
+        yaws: view angles in degrees.
+        size: rendered image size in pixels.
+        mode: render mode (shaded, depth, normals, texture).
+        frames: frames pooled per 4D sequence (default: the dataset's `DatasetSpec.frames`).
+        masks: also render per-view AU masks (synthetic data: explanation ground truth).
+        workers: prepare worker processes (None = CPU count).
+        subjects: subjects to generate for a synthetic dataset (None = the generator's default).
+        seed: generator seed.
+        cache_root: where prepared views go (default ``data/cache`` or ``$FERVLM_CACHE``).
+        progress: show progress bars.
+
+    Returns:
+        The `PrepareResult`; its `.out / "index.csv"` is the prepared table.
+    """
+    spec = dataset_spec(name)
+    ensure_dataset(name, root, subjects=subjects, seed=seed)
+    from fervlm.datasets import load_index
+
+    index = load_index(spec.adapter, root, **spec.options)
+    index["dataset"] = name
+    frames = spec.frames if frames is None else frames
+    out = cache_dir(name, size, mode, frames, cache_root)
+    return prepare(
+        index, out, yaws=yaws, size=size, mode=mode, frames=frames, masks=masks, workers=workers,
+        progress=progress,
+    )
+
+
+def read_prepared(path: str | Path) -> pd.DataFrame:
+    """Read a prepared table (string columns stay strings: subject ids such as ``F0001`` or ``001``)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False).pipe(_restore_numeric)
+
+
+def _restore_numeric(table: pd.DataFrame) -> pd.DataFrame:
+    if "intensity" in table.columns:
+        table["intensity"] = pd.to_numeric(table["intensity"], errors="coerce").fillna(0).astype(int)
+    return table
+
+
+__all__ = [
+    "DATASETS",
+    "DatasetSpec",
+    "cache_dir",
+    "dataset_spec",
+    "ensure_dataset",
+    "mask_column",
+    "prepare_dataset",
+    "read_prepared",
+    "view_column",
+]

@@ -1,0 +1,1 @@
+"""Figures for the notebooks and the app (matplotlib; each function returns a `Figure`)."""

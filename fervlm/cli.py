@@ -14,7 +14,8 @@ COMMANDS = ["synth", "index", "prepare", "folds", "train", "cv", "sweep", "bench
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fervlm", description="3D/4D facial expression recognition with CLIP-style vision-language models."
+        prog="fervlm",
+        description="3D/4D facial expression recognition with CLIP-style vision-language models.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:

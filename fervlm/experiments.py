@@ -49,7 +49,9 @@ class DatasetSpec:
 _REAL = {
     "bu3dfe_I": DatasetSpec("bu3dfe", {"subset": "I"}, None, "BU-3DFE Subset I (intensities 3-4)"),
     "bu3dfe_II": DatasetSpec("bu3dfe", {"subset": "II"}, None, "BU-3DFE Subset II (all intensities)"),
-    "bosphorus": DatasetSpec("bosphorus", {"subset": "six"}, None, "Bosphorus, subjects with all six emotions"),
+    "bosphorus": DatasetSpec(
+        "bosphorus", {"subset": "six"}, None, "Bosphorus, subjects with all six emotions"
+    ),
     "bu4dfe": DatasetSpec("bu4dfe", {}, None, "BU-4DFE, six posed expressions", frames=16),
     "bp4d": DatasetSpec("bp4d", {}, None, "BP4D-Spontaneous, tasks T1-T8", frames=16),
     "4dme": DatasetSpec("4dme", {}, None, "4DME micro-expressions, five classes"),
@@ -98,7 +100,9 @@ def ensure_dataset(name: str, root: str | Path, subjects: int | None = None, see
     return root
 
 
-def cache_dir(name: str, size: int, mode: str, frames: int | None, cache_root: str | Path | None = None) -> Path:
+def cache_dir(
+    name: str, size: int, mode: str, frames: int | None, cache_root: str | Path | None = None
+) -> Path:
     """Where the rendered views of one dataset at one rendering setting live."""
     cache_root = Path(cache_root or os.environ.get("FERVLM_CACHE", DEFAULT_CACHE))
     tag = f"{mode}-{size}px" + (f"-{frames}f" if frames else "")
@@ -147,7 +151,14 @@ def prepare_dataset(
     frames = spec.frames if frames is None else frames
     out = cache_dir(name, size, mode, frames, cache_root)
     return prepare(
-        index, out, yaws=yaws, size=size, mode=mode, frames=frames, masks=masks, workers=workers,
+        index,
+        out,
+        yaws=yaws,
+        size=size,
+        mode=mode,
+        frames=frames,
+        masks=masks,
+        workers=workers,
         progress=progress,
     )
 

@@ -21,6 +21,7 @@ from fervlm.prompts import SHIPPED_BANKS, PromptBank, load_bank
 class PromptsNotebookConfig:
     """The validated parameters of `notebooks/01_prompts.ipynb`."""
 
+    profile: str = "quick"
     backbone: str = "fervlm-tiny"
     weights: str = "none"
     bank: str = "emotions6"

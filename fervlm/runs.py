@@ -682,7 +682,7 @@ def summarize(table: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 # Aggregation
 
-_META_KEYS = ("profile", "notebook", "dataset", "method", "fold", "data_kind")
+_META_KEYS = ("profile", "notebook", "dataset", "method", "variant", "fold", "data_kind")
 
 
 def _flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -714,12 +714,24 @@ def _item_dir(metrics_path: Path, profile_dir: Path) -> Path:
 def _path_labels(metrics_path: Path, profile_dir: Path) -> dict[str, str]:
     """notebook / dataset / method / fold from the folder names (contract point 3) and the item's config."""
     parts = list(metrics_path.relative_to(profile_dir).parts[:-1])
-    labels = {"notebook": parts[0] if parts else "", "dataset": "", "method": "", "fold": "summary"}
+    labels = {
+        "notebook": parts[0] if parts else "",
+        "dataset": "",
+        "method": "",
+        "variant": "",
+        "fold": "summary",
+    }
     fold_parts = [p for p in parts[1:] if _FOLD_DIR.match(p)]
     if fold_parts:
         labels["fold"] = str(int(_FOLD_DIR.match(fold_parts[-1]).group(1)))
     rest = [p for p in parts[1:] if not _FOLD_DIR.match(p)]
-    config_file = _item_dir(metrics_path, profile_dir) / "config.yaml"
+    item_dir = _item_dir(metrics_path, profile_dir)
+    if item_dir != metrics_path.parent:
+        # A notebook that runs several configurations (prompt sources, ablations) puts each in a
+        # sub-folder of its item: that sub-path names the variant.
+        inner = metrics_path.parent.relative_to(item_dir).parts
+        labels["variant"] = "/".join(p for p in inner if not _FOLD_DIR.match(p))
+    config_file = item_dir / "config.yaml"
     config: dict[str, Any] = {}
     if config_file.is_file():
         try:
@@ -773,8 +785,8 @@ def aggregate_results(profile_dir: str | os.PathLike[str]) -> pd.DataFrame:
             **_path_labels(path, profile_dir),
             "data_kind": "",
         }
-        for key in ("dataset", "method", "data_kind"):
-            if isinstance(metrics.get(key), str):
+        for key in ("dataset", "method", "variant", "data_kind"):
+            if isinstance(metrics.get(key), str) and metrics[key]:
                 row[key] = metrics[key]
         if isinstance(metrics.get("fold"), int) and not isinstance(metrics.get("fold"), bool):
             row["fold"] = str(metrics["fold"])
@@ -784,11 +796,11 @@ def aggregate_results(profile_dir: str | os.PathLike[str]) -> pd.DataFrame:
     if table.empty:
         table = pd.DataFrame(columns=list(_META_KEYS))
     metric_cols = sorted(c for c in table.columns if c not in _META_KEYS)
-    table = table[["profile", "notebook", "dataset", "method", "fold", "data_kind", *metric_cols]]
+    table = table[["profile", "notebook", "dataset", "method", "variant", "fold", "data_kind", *metric_cols]]
     order = table["fold"].map(lambda f: 1 << 30 if f == "summary" else int(f))  # summary after the folds
     table = (
         table.assign(_order=order)
-        .sort_values(["notebook", "dataset", "method", "_order"], kind="stable")
+        .sort_values(["notebook", "dataset", "method", "variant", "_order"], kind="stable")
         .drop(columns="_order")
         .reset_index(drop=True)
     )

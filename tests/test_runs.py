@@ -367,7 +367,9 @@ def test_aggregate_hand_made_run_folders(tmp_path: Path) -> None:
     table = aggregate_results(prof)
     on_disk = pd.read_csv(prof / "results.csv", keep_default_na=False, na_values=[""])
     assert list(on_disk.columns) == list(table.columns)
-    assert list(table.columns[:6]) == ["profile", "notebook", "dataset", "method", "fold", "data_kind"]
+    assert list(table.columns[:7]) == [
+        "profile", "notebook", "dataset", "method", "variant", "fold", "data_kind"
+    ]
     rows = table[["notebook", "dataset", "method", "fold", "data_kind"]].values.tolist()
     assert rows == [
         ["03_train", "synthetic_bu3dfe", "affectvlm", "0", "synthetic"],
@@ -384,3 +386,21 @@ def test_aggregate_hand_made_run_folders(tmp_path: Path) -> None:
     assert "per_class_f1" not in table.columns and "confusion" not in table.columns
     assert on_disk["macro_f1"].tolist()[:2] == [0.4, 0.6]
     assert on_disk["fold"].astype(str).tolist() == ["0", "1", "summary", "summary", "summary"]
+
+
+def test_aggregate_names_variants_from_sub_folders(tmp_path: Path) -> None:
+    # A notebook item running two prompt sources keeps each in a sub-folder of its run folder.
+    prof = tmp_path / "outputs" / "quick"
+    item = prof / "03_multiviewvlm" / "synthetic_bu3dfe"
+    item.mkdir(parents=True)
+    (item / "config.yaml").write_text(yaml.safe_dump({"dataset": "synthetic_bu3dfe"}))
+    _write(item / "label" / "fold-00" / "metrics.json", {"accuracy": 0.4, "method": "multiviewvlm"})
+    _write(item / "pseudo" / "fold-00" / "metrics.json", {"accuracy": 0.3, "method": "multiviewvlm"})
+    _write(item / "pseudo" / "summary.json", {"accuracy_mean": 0.3, "variant": "pseudo prompts"})
+    table = aggregate_results(prof)
+    rows = table[["dataset", "method", "variant", "fold", "accuracy"]].fillna("").values.tolist()
+    assert rows == [  # sorted by notebook, dataset, method, variant, fold
+        ["synthetic_bu3dfe", "", "pseudo prompts", "summary", ""],
+        ["synthetic_bu3dfe", "multiviewvlm", "label", "0", 0.4],
+        ["synthetic_bu3dfe", "multiviewvlm", "pseudo", "0", 0.3],
+    ]

@@ -1,0 +1,30 @@
+"""The methods as LightningModules: AffectVLM, MultiviewVLM, SMILE-VLM and two baselines.
+
+``build_method(config, table)`` builds any of them from a flat :class:`TrainConfig`.
+"""
+
+from fervlm.methods.affectvlm import AffectVLM
+from fervlm.methods.base import FERMethod
+from fervlm.methods.baselines import LinearProbe, ZeroShot
+from fervlm.methods.config import METHOD_NAMES, PAPER_PROFILE, TrainConfig, load_config
+from fervlm.methods.factory import METHODS, build_method, resolve_classes
+from fervlm.methods.multiviewvlm import MultiviewVLM
+from fervlm.methods.prompting import PromptTable
+from fervlm.methods.smilevlm import SmileVLM
+
+__all__ = [
+    "METHODS",
+    "METHOD_NAMES",
+    "PAPER_PROFILE",
+    "AffectVLM",
+    "FERMethod",
+    "LinearProbe",
+    "MultiviewVLM",
+    "PromptTable",
+    "SmileVLM",
+    "TrainConfig",
+    "ZeroShot",
+    "build_method",
+    "load_config",
+    "resolve_classes",
+]

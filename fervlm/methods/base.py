@@ -1,0 +1,283 @@
+"""The LightningModule shared by every method: embedding, prompts, pseudo-labels, prediction, logging.
+
+Subclasses implement :meth:`FERMethod.compute_loss` (the method's loss parts for one batch) and, when
+they fuse views or project embeddings differently, :meth:`FERMethod.embed_views` /
+:meth:`FERMethod.fuse`. Everything else is here, once:
+
+* **Prediction** for every method (METHODS.md §1): ``ŷ = argmax_c sim(z_fused, p_c)`` against the
+  class prototypes ``p_c`` of the frozen text tower (:meth:`predict_step` returns predictions,
+  scores and the fused embeddings).
+* **Prompt source** (METHODS.md §1): a sample's prompt class is its label (``"label"``) or its
+  current pseudo-label (``"pseudo"``). Pseudo-labels (MultiviewVLM §II-F) are re-assigned at the
+  start of every ``recluster_every``-th epoch from the view-aggregated embeddings of all training
+  samples *without augmentation*: round 0 by ``pseudo_init`` (zero-shot or k-means), later rounds by
+  k-means named by a Hungarian match of centroids to prototypes (text only). The accuracy of each
+  round against the true labels is recorded **for reporting only** and never used in training.
+* **Per-epoch history** (loss parts, accuracy, learning rate, pseudo-label accuracy) kept in the
+  module and its checkpoints, so a resumed run still writes complete loss curves.
+* A non-finite loss part stops training with a ``FloatingPointError`` naming the part and step.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from fervlm.distributed import gather_no_grad
+from fervlm.evaluate import prototype_predict
+from fervlm.io._atomic import atomic_write_text
+from fervlm.losses import total_loss
+from fervlm.methods.config import TrainConfig
+from fervlm.methods.prompting import PromptTable
+
+__all__ = ["FERMethod"]
+
+
+class FERMethod(pl.LightningModule):
+    """Base class of all methods.
+
+    Args:
+        config: the run's validated :class:`~fervlm.methods.config.TrainConfig`.
+        backbone: a `fervlm.backbones.Backbone` (open_clip CLIP with a frozen text tower).
+        classes: class names, in label-id order.
+        prompt_table: precomputed prompt embeddings and per-(sample, class) choices.
+        prototypes: ``(C, D)`` class prototypes ``p_c`` (METHODS.md §1).
+        n_samples: rows of the index table (size of the pseudo-label buffer).
+    """
+
+    #: False for baselines that are not trained by gradient descent.
+    trainable: bool = True
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        backbone: torch.nn.Module,
+        classes: list[str],
+        prompt_table: PromptTable,
+        prototypes: Tensor,
+        n_samples: int,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.classes = list(classes)
+        self.save_hyperparameters({"config": config.to_dict(), "classes": self.classes})
+        self.backbone = backbone
+        self.prompt_table = prompt_table
+        self.register_buffer("prototypes", F.normalize(prototypes.float(), dim=-1), persistent=False)
+        # -1 = not assigned yet. Persistent: a resumed run continues with the pseudo-labels it had.
+        self.register_buffer("pseudo_labels", torch.full((n_samples,), -1, dtype=torch.long))
+        self.history: list[dict[str, Any]] = []
+        self.pseudo_rounds: list[dict[str, Any]] = []
+        self.run_dir: Path | None = None  # set by fervlm.train: where history.csv goes
+        self._sums: dict[str, float] = defaultdict(float)
+        self._counts: dict[str, int] = defaultdict(int)
+
+    # ------------------------------------------------------------------ embeddings
+    @property
+    def uses_pseudo_labels(self) -> bool:
+        return self.config.prompt_source == "pseudo"
+
+    def logit_scale(self) -> Tensor:
+        """CLIP's multiplicative logit scale ``exp(t)``, clamped at 100 (METHODS.md §1)."""
+        return self.backbone.logit_scale.exp().clamp(max=100.0)
+
+    def encode_views(self, images: Tensor) -> Tensor:
+        """``(B, V, 3, H, W)`` → ``(V, B, D)`` raw image-tower outputs (one encoder shared by all views)."""
+        B, V = images.shape[:2]
+        z = self.backbone.encode_image(images.flatten(0, 1), normalize=False)
+        return z.view(B, V, -1).transpose(0, 1)
+
+    def embed_views(self, images: Tensor) -> Tensor:
+        """``(B, V, 3, H, W)`` → ``(V, B, D)`` L2-normalised view embeddings ``z'``."""
+        return F.normalize(self.encode_views(images), dim=-1)
+
+    def fuse(self, z: Tensor) -> Tensor:
+        """Fused multiview embedding: ``normalize(mean_v z'_v)`` (AffectVLM, MultiviewVLM)."""
+        return F.normalize(z.mean(0), dim=-1)
+
+    @torch.no_grad()
+    def embed(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Evaluation embeddings: (fused ``(B, D)``, views ``(V, B, D)``)."""
+        z = self.embed_views(images)
+        return self.fuse(z), z
+
+    # ------------------------------------------------------------------ prompts and classes
+    def class_of(self, batch: dict[str, Any]) -> Tensor:
+        """The class each sample's prompt is drawn from: its label or its current pseudo-label."""
+        if self.uses_pseudo_labels:
+            cls = self.pseudo_labels[batch["index"].to(self.pseudo_labels.device)]
+            if (cls < 0).any():
+                raise RuntimeError("pseudo-labels are not assigned for some samples of this batch")
+            return cls.to(batch["label"].device)
+        if (batch["label"] < 0).any():
+            raise ValueError("a training sample's label is not among the configured classes")
+        return batch["label"]
+
+    def prompt_key(self) -> int:
+        """Key of this epoch's prompt draws (validation uses a fixed key so curves are comparable)."""
+        return int(self.current_epoch) if self.training else -1
+
+    # ------------------------------------------------------------------ the step
+    def compute_loss(self, batch: dict[str, Any]) -> tuple[dict[str, Tensor], Tensor]:
+        """The method's loss parts (``*_loss`` keys weighted) and the batch's fused embeddings."""
+        raise TypeError(f"{type(self).__name__} is not trained by gradient descent")
+
+    def _check_finite(self, parts: dict[str, Tensor], mode: str) -> None:
+        for name, value in parts.items():
+            if not torch.isfinite(value).all():
+                raise FloatingPointError(
+                    f"{type(self).__name__}: loss part {name!r} is {value.item()} at {mode} step "
+                    f"{self.global_step} (epoch {self.current_epoch}); "
+                    f"lower lr={self.config.lr} or check the data"
+                )
+
+    def _step(self, batch: dict[str, Any], mode: str) -> Tensor:
+        """Loss parts → total, accuracy of the fused embedding against the prototypes, logging."""
+        parts, fused = self.compute_loss(batch)
+        self._check_finite(parts, mode)
+        loss = total_loss(parts)
+        self._check_finite({"total_loss": loss}, mode)
+        with torch.no_grad():
+            pred, _ = prototype_predict(fused.detach(), self.prototypes)
+            # Accuracy over the global batch, so every rank logs the same number.
+            correct = gather_no_grad((pred == batch["label"]).float())
+        n = int(correct.numel())
+        values = {**{k: v.detach() for k, v in parts.items()}, "loss": loss.detach(), "acc": correct.mean()}
+        for key, value in values.items():
+            self._sums[f"{mode}_{key}"] += float(value) * n
+            self._counts[f"{mode}_{key}"] += n
+        self.log_dict(
+            {f"{mode}_{k}": v for k, v in values.items()},
+            on_step=False, on_epoch=True, batch_size=n, prog_bar=False,
+        )
+        return loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        return self._step(batch, "val")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Tensor]:
+        """Prototype prediction (METHODS.md §1): ``pred`` (B,), ``scores`` (B, C), ``embeddings`` (B, D)."""
+        fused, _ = self.embed(batch["images"])
+        pred, scores = self.scores(fused)
+        return {"pred": pred, "scores": scores, "embeddings": fused}
+
+    def scores(self, fused: Tensor) -> tuple[Tensor, Tensor]:
+        """``(pred, scores)`` of fused embeddings (overridden by the linear probe)."""
+        return prototype_predict(fused, self.prototypes)
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> Any:
+        """AdamW; no weight decay on gains, biases and scalars (CLIP practice); optional cosine decay."""
+        decay, no_decay = [], []
+        for _, p in self.named_parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.config.weight_decay}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0})
+        optimizer = torch.optim.AdamW(groups, lr=self.config.lr)
+        if self.config.schedule == "constant":
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.config.epochs))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    # ------------------------------------------------------------------ pseudo-labels
+    @torch.no_grad()
+    def embed_loader(self, loader: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Embed every sample of a loader: (views ``(N, V, D)``, fused ``(N, D)``, labels, table rows)."""
+        was_training = self.training
+        self.eval()
+        views, fused, labels, rows = [], [], [], []
+        try:
+            for batch in loader:
+                f, z = self.embed(batch["images"].to(self.device))
+                views.append(z.transpose(0, 1).cpu())
+                fused.append(f.cpu())
+                labels.append(batch["label"])
+                rows.append(batch["index"])
+        finally:
+            self.train(was_training)
+        return torch.cat(views), torch.cat(fused), torch.cat(labels), torch.cat(rows)
+
+    def recluster(self, loader: Any) -> dict[str, Any]:
+        """One pseudo-labelling round on the (non-augmented) training samples of ``loader``.
+
+        MultiviewVLM §II-F / METHODS.md §3. Returns the round's report (true labels used for
+        reporting only).
+        """
+        from fervlm.pseudo import assign_pseudo_labels, pseudo_label_report
+
+        views, _, labels, rows = self.embed_loader(loader)
+        init = self.config.pseudo_init if not self.pseudo_rounds else "kmeans"
+        pseudo = assign_pseudo_labels(
+            views, self.prototypes.cpu(), init=init, seed=self.config.seed + len(self.pseudo_rounds),
+            n_init=self.config.kmeans_n_init,
+        )
+        self.pseudo_labels[rows.to(self.pseudo_labels.device)] = pseudo.labels.to(self.pseudo_labels.device)
+        report = pseudo_label_report(pseudo, labels)
+        report = {"round": len(self.pseudo_rounds), "epoch": int(self.current_epoch), **report}
+        self.pseudo_rounds.append(report)
+        return report
+
+    def on_train_epoch_start(self) -> None:
+        # The learning rate this epoch trains with (epoch-interval schedulers step before epoch end).
+        optimizers = self.trainer.optimizers if self.trainer is not None else []
+        self._epoch_lr = float(optimizers[0].param_groups[0]["lr"]) if optimizers else math.nan
+        if not self.uses_pseudo_labels:
+            return
+        unassigned = not self.pseudo_rounds
+        if unassigned or self.current_epoch % self.config.recluster_every == 0:
+            if self.pseudo_rounds and self.pseudo_rounds[-1]["epoch"] == self.current_epoch:
+                return  # already done for this epoch (resumed right after it)
+            datamodule = getattr(self.trainer, "datamodule", None)
+            if datamodule is None or not hasattr(datamodule, "plain_dataloader"):
+                raise RuntimeError("prompt_source='pseudo' needs a FERDataModule (for re-clustering)")
+            self.recluster(datamodule.plain_dataloader("train"))
+
+    # ------------------------------------------------------------------ history
+    def on_train_epoch_end(self) -> None:
+        row: dict[str, Any] = {"epoch": int(self.current_epoch), "step": int(self.global_step)}
+        for key in sorted(self._sums):
+            row[key] = self._sums[key] / max(1, self._counts[key])
+        row["lr"] = getattr(self, "_epoch_lr", math.nan)
+        if self.pseudo_rounds and self.pseudo_rounds[-1]["epoch"] == self.current_epoch:
+            row["pseudo_acc"] = float(self.pseudo_rounds[-1]["accuracy"])
+            self.log("pseudo_acc", row["pseudo_acc"], on_epoch=True, sync_dist=False)
+        self.history.append(row)
+        self._sums.clear()
+        self._counts.clear()
+        if self.run_dir is not None and self.trainer.is_global_zero:
+            write_history(Path(self.run_dir) / "history.csv", self.history)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["fervlm"] = {"history": list(self.history), "pseudo_rounds": list(self.pseudo_rounds)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("fervlm", {})
+        self.history = list(state.get("history", []))
+        self.pseudo_rounds = list(state.get("pseudo_rounds", []))
+
+
+def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    """Per-epoch rows → CSV (atomically), the union of all keys as columns."""
+    columns: list[str] = []
+    for row in history:
+        columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+    atomic_write_text(path, buffer.getvalue())

@@ -1,0 +1,48 @@
+"""MultiviewVLM (unsupervised): pseudo-labeled prompts, multiview consistency, positive–negative pairs.
+
+MultiviewVLM paper (`papers/000_*`), METHODS.md §3. Each sample is paired with one prompt of its
+prompt class — its current pseudo-label with ``prompt_source="pseudo"`` (strictly label-free) or its
+label with ``"label"`` (the paper's protocol). The pseudo-labelling rounds (zero-shot or k-means at
+round 0, k-means with Hungarian naming against the class prototypes every ``recluster_every``
+epochs, on view-aggregated embeddings without augmentation) live in
+:class:`~fervlm.methods.base.FERMethod`, because SMILE-VLM uses them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from fervlm.losses import MultiviewVLMLoss
+from fervlm.methods.base import FERMethod
+from fervlm.methods.config import TrainConfig
+from fervlm.methods.prompting import PromptTable
+
+__all__ = ["MultiviewVLM"]
+
+
+class MultiviewVLM(FERMethod):
+    """MultiviewVLM: ``L = L_con + λ_mv L_mv + λ_pn (L_pos + L_neg)`` (MultiviewVLM eq. (1)-(8))."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        backbone: nn.Module,
+        classes: list[str],
+        prompt_table: PromptTable,
+        prototypes: Tensor,
+        n_samples: int,
+    ) -> None:
+        super().__init__(config, backbone, classes, prompt_table, prototypes, n_samples)
+        self.loss = MultiviewVLMLoss(
+            lambda_mv=config.lambda_mv, lambda_pn=config.lambda_pn, tau_p=config.tau_p,
+            disabled=config.disabled_losses,
+        )
+
+    def compute_loss(self, batch: dict[str, Any]) -> tuple[dict[str, Tensor], Tensor]:
+        z = self.embed_views(batch["images"])  # (V, B, D)
+        cls = self.class_of(batch)  # (pseudo-)labels: prompt class and negatives of eq. (7)-(8)
+        t = self.prompt_table.embed(self.prompt_table.draw(batch["index"], cls, self.prompt_key()))  # (B, D)
+        parts = self.loss(z=z, t=t, labels=cls, logit_scale=self.logit_scale())
+        return parts, self.fuse(z)

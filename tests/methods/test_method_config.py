@@ -1,0 +1,68 @@
+"""TrainConfig: validation before any work, type coercion of command-line text, profiles, YAML."""
+
+from __future__ import annotations
+
+import pytest
+
+from fervlm.methods.config import PROFILES, TrainConfig, load_config, parse_set
+
+
+def test_defaults_validate_and_round_trip():
+    config = TrainConfig.from_dict({})
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert config.replace(epochs=3).epochs == 3
+
+
+def test_text_values_become_numbers_or_none():
+    config = TrainConfig.from_dict(
+        {"lr": "3e-3", "epochs": "4", "devices": "auto", "limit_train_batches": "2", "image_size": "None"}
+    )
+    assert config.lr == 0.003 and config.epochs == 4 and config.devices == "auto"
+    assert config.limit_train_batches == 2 and isinstance(config.limit_train_batches, int)
+    assert config.image_size is None
+    with pytest.raises(ValueError, match="config lr='fast': expected a number"):
+        TrainConfig.from_dict({"lr": "fast"})
+
+
+def test_comma_separated_tuples():
+    config = TrainConfig.from_dict({"views": "front,left", "method": "smilevlm", "disabled_losses": "red"})
+    assert config.views == ("front", "left") and config.disabled_losses == ("red",)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"epochs": 0}, "epochs=0: must be an integer >= 1"),
+        ({"method": "multiviewvlm", "disabled_losses": ("mt",)}, r"term\(s\) \['mt'\] for multiviewvlm"),
+        ({"margin_init": 1.5}, "margin_init=1.5"),
+        ({"strategy": "fsdp"}, "strategy='fsdp'"),
+        ({"views": ("front", "front")}, "a view is listed twice"),
+        ({"augment": "heavy"}, "augment='heavy'"),
+        ({"method": "smilevlm", "batch_size": 1}, "batch_size=1: smilevlm uses batch-wide losses"),
+    ],
+)
+def test_bad_values_are_named(values, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict(values)
+
+
+def test_baselines_accept_any_batch_size():
+    assert TrainConfig.from_dict({"method": "zeroshot", "batch_size": 1}).batch_size == 1
+
+
+def test_profiles_yaml_and_sets_apply_in_order(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("epochs: 7\nlr: 2.0e-4\n")
+    config = load_config(path, ["epochs=9", "views=front"], profile="quick", method="smilevlm")
+    assert config.backbone == PROFILES["quick"]["backbone"]
+    assert (config.epochs, config.lr, config.views, config.method) == (9, 2e-4, ("front",), "smilevlm")
+    assert load_config(profile="paper").backbone == "ViT-B-16"
+    # Per-method profile adjustments apply unless a value is given explicitly.
+    assert load_config(profile="quick", method="smilevlm").epochs == 10
+    assert load_config(profile="quick", method="affectvlm").epochs == PROFILES["quick"]["epochs"]
+    with pytest.raises(ValueError, match="profile='fast'"):
+        load_config(profile="fast")
+    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ValueError, match="expected key=value"):
+        parse_set(["epochs"])

@@ -172,8 +172,8 @@ def region_mask(
 
 
 def decode_mask(mask: np.ndarray | int) -> list[str]:
-    """The AU names whose bit is set anywhere in `mask` (a per-vertex array or one integer)."""
-    combined = int(np.bitwise_or.reduce(np.atleast_1d(np.asarray(mask, dtype=np.int64))))
+    """The AU names whose bit is set anywhere in `mask` (a per-vertex or per-pixel array, or one integer)."""
+    combined = int(np.bitwise_or.reduce(np.asarray(mask, dtype=np.int64).ravel()))
     return [name for k, name in enumerate(AU_NAMES) if combined >> k & 1]
 
 

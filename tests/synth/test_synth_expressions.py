@@ -102,3 +102,12 @@ def test_bad_arguments_are_named(rig):
         synthesize_expression(rig, "happiness", 5, np.random.default_rng(0))
     with pytest.raises(ValueError, match="emotion"):
         synthesize_expression(rig, "joy", 2, np.random.default_rng(0))
+
+
+def test_decode_mask_accepts_per_pixel_images() -> None:
+    # Rendered AU masks are 2-D (H, W) bit images; the decoder must reduce over every axis.
+    bits = np.zeros((4, 5), dtype=np.uint16)
+    bits[1, 2] = 1 << AU_NAMES.index("AU12")
+    bits[3, 4] = 1 << AU_NAMES.index("AU6")
+    assert decode_mask(bits) == ["AU6", "AU12"]
+    assert decode_mask(0) == []

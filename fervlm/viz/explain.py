@@ -60,12 +60,12 @@ class ExplainConfig:
     profile: str = "quick"
     dataset: str = "synthetic_bu3dfe"
     dataset_root: str = "data/synthetic/bu3dfe"
-    backbone: str = "fervlm-quick"
+    vit_backbone: str = "fervlm-quick"
     resnet_backbone: str = "fervlm-tiny-rn"
     weights: str = "none"
     image_size: int = 96
     views: list[int] = field(default_factory=lambda: [-30, 0, 30])
-    epochs: int = 2
+    epochs: int = 0
     batch_size: int = 16
     lr: float = 1e-3
     k_folds: int = 10
@@ -110,7 +110,7 @@ class ExplainConfig:
     @property
     def backbones(self) -> dict[str, str]:
         """Tower kind → backbone name, e.g. ``{"vit": "fervlm-quick", "resnet": "fervlm-tiny-rn"}``."""
-        return {"vit": self.backbone, "resnet": self.resnet_backbone}
+        return {"vit": self.vit_backbone, "resnet": self.resnet_backbone}
 
     def train_config(self, backbone: str) -> TrainConfig:
         """AffectVLM's quick-profile training config for one backbone, at the backbone's own input size.
@@ -122,9 +122,10 @@ class ExplainConfig:
 
         return load_config(
             profile="quick", method="affectvlm", backbone=backbone, weights=self.weights,
-            views=tuple(str(v) for v in self.views), epochs=self.epochs, batch_size=self.batch_size,
+            views=tuple(str(v) for v in self.views), batch_size=self.batch_size,
             lr=self.lr, folds=self.k_folds, seed=self.seed, accelerator=self.accelerator,
             devices=self.devices, num_workers=self.num_workers,
+            **({"epochs": self.epochs} if self.epochs else {}),  # 0: the profile's default
         )
 
     def to_dict(self) -> dict[str, Any]:

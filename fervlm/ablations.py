@@ -1,0 +1,186 @@
+"""Ablation plans and runs: each method's full model against one component removed at a time.
+
+The three papers justify their components by ablation (AffectVLM Table IV, MultiviewVLM Table V,
+SMILE-VLM Table IV): drop one loss term, the augmented prompts, the mixed-view augmentation or all
+views but one, and compare accuracy with the full model. `ablation_plan` lists those variants for a
+method as `TrainConfig` overrides; `run_ablations` trains each one as a subject-independent CV run
+(`fervlm.train.run_cv`) into ``out_dir/<method>/<variant>/`` and `read_ablations` collects the
+summaries into one table (accuracy difference to the full model included).
+
+Variant names (the same across methods, so a methods × variants heatmap lines up):
+
+* ``full`` — the method as configured;
+* ``no-<term>`` — loss term ``<term>`` switched off (``disabled_losses``; names in
+  `fervlm.methods.config.LOSS_TERMS`);
+* ``pseudo-prompts`` / ``label-prompts`` — the other prompt source (METHODS.md §1; not AffectVLM,
+  which is supervised);
+* ``same-aug`` / ``no-aug`` — mixed-view augmentation replaced by one augmentation shared by all
+  views / none (AffectVLM "mixed-view augmentation");
+* ``no-metadata`` — plain class prompts instead of metadata-augmented ones (AffectVLM "augmented
+  textual prompts"; only where the method uses them);
+* ``<view>`` (``front``, ``left``, ``right``) — a single view instead of the multiview input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fervlm.methods.config import LOSS_TERMS, TRAINED_METHODS, TrainConfig
+
+__all__ = [
+    "TERM_WEIGHTS",
+    "VARIANT_GROUPS",
+    "ablation_plan",
+    "read_ablations",
+    "run_ablations",
+    "variant_group",
+]
+
+#: The weight field(s) scaling each loss term; a term whose weights are all 0 is already off, so
+#: removing it would repeat the full run (e.g. AffectVLM's triplet term in the quick profile).
+TERM_WEIGHTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "affectvlm": {"align": ("lambda_align",), "mc": ("lambda_mc",), "mt": ("lambda_mt",)},
+    "multiviewvlm": {"con": (), "mv": ("lambda_mv",), "pos": ("lambda_pn",), "neg": ("lambda_pn",)},
+    "smilevlm": {"bt": ("alpha",), "align": ("beta",), "red": ("gamma",)},
+}
+
+#: Variant kind → the component family it removes (figure colours, table grouping).
+VARIANT_GROUPS = ("full", "loss", "prompts", "augmentation", "views")
+
+
+def variant_group(variant: str) -> str:
+    """The family of a variant name: ``full``, ``loss``, ``prompts``, ``augmentation`` or ``views``."""
+    if variant == "full":
+        return "full"
+    if variant in ("pseudo-prompts", "label-prompts", "no-metadata"):
+        return "prompts"
+    if variant in ("same-aug", "no-aug"):
+        return "augmentation"
+    if variant.startswith("no-"):
+        return "loss"
+    return "views"
+
+
+def _view_name(view: str) -> str:
+    """``left``/``front``/``right`` for a view given by name or yaw (``"-30"``), else ``yaw<angle>``."""
+    from fervlm.data import VIEW_NAMES
+
+    text = str(view).strip()
+    if text in VIEW_NAMES:
+        return text
+    names = {float(y): n for n, y in VIEW_NAMES.items()}
+    return names.get(float(text), f"yaw{float(text):+g}")
+
+
+def ablation_plan(method: str, base: TrainConfig | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The ablation variants of one method as ``(name, TrainConfig overrides)``, ``full`` first.
+
+    Args:
+        method: a trained method (``affectvlm``, ``multiviewvlm``, ``smilevlm``).
+        base: the full model's configuration. Variants that would equal it are left out: a loss term
+            whose weight is already 0, the metadata prompts when they are off, augmentation variants
+            when ``augment`` is not ``"mixed"``, single views when there is only one. None means the
+            `TrainConfig` defaults for `method`.
+
+    Returns:
+        A list of (variant name, overrides); ``base.replace(**overrides)`` is the variant's config.
+
+    Raises:
+        ValueError: `method` is not a trained method, or `base` is for another method.
+    """
+    if method not in TRAINED_METHODS:
+        raise ValueError(f"method={method!r}: ablations need a trained method: {list(TRAINED_METHODS)}")
+    base = TrainConfig(method=method) if base is None else base
+    if base.method != method:
+        raise ValueError(f"base config is for method {base.method!r}, not {method!r}")
+    plan: list[tuple[str, dict[str, Any]]] = [("full", {})]
+    for term in LOSS_TERMS[method]:
+        if term in base.disabled_losses:
+            continue
+        weights = TERM_WEIGHTS[method][term]
+        if weights and all(float(getattr(base, w)) == 0.0 for w in weights):
+            continue
+        plan.append((f"no-{term}", {"disabled_losses": (*base.disabled_losses, term)}))
+    if method != "affectvlm":  # AffectVLM is supervised: its prompts always come from the labels
+        other = "pseudo" if base.prompt_source == "label" else "label"
+        plan.append((f"{other}-prompts", {"prompt_source": other}))
+    if base.uses_metadata_prompts:
+        plan.append(("no-metadata", {"prompt_metadata": False}))
+    if base.augment == "mixed":
+        plan += [("same-aug", {"augment": "same"}), ("no-aug", {"augment": "none"})]
+    if len(base.views) > 1:
+        plan += [(_view_name(v), {"views": (v,)}) for v in base.views]
+    return plan
+
+
+def run_ablations(
+    bases: Mapping[str, TrainConfig],
+    index_csv: str | Path,
+    out_dir: str | Path,
+    folds: Sequence[int],
+    variants: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Train every planned variant of every method (resumable) and return `read_ablations`' table.
+
+    Args:
+        bases: method → its full-model configuration.
+        index_csv: the prepared table.
+        out_dir: each variant runs into ``out_dir/<method>/<variant>/`` (`fervlm.train.run_cv`).
+        folds: the folds each variant trains.
+        variants: restrict to these variant names (``full`` is always run: the reference); empty = all.
+
+    Raises:
+        ValueError: a requested variant name exists in no method's plan.
+    """
+    from fervlm.train import run_cv
+
+    plans = {m: ablation_plan(m, base) for m, base in bases.items()}
+    known = {name for plan in plans.values() for name, _ in plan}
+    unknown = sorted(set(variants) - known)
+    if unknown:
+        raise ValueError(f"variants {unknown}: not in any plan; known: {sorted(known)}")
+    out_dir = Path(out_dir)
+    for method, plan in plans.items():
+        for name, overrides in plan:
+            if variants and name != "full" and name not in variants:
+                continue
+            run_cv(bases[method].replace(**overrides), index_csv, out_dir / method / name, folds=list(folds))
+    return read_ablations(out_dir, list(bases))
+
+
+def read_ablations(out_dir: str | Path, methods: Sequence[str]) -> pd.DataFrame:
+    """One row per finished ``out_dir/<method>/<variant>/summary.json``, in plan order.
+
+    Columns: method, variant, group, accuracy, accuracy_std, macro_f1, macro_f1_std, delta_accuracy
+    (variant − full, NaN when the full run is missing), n_folds, wall_time_s (summed over folds).
+    """
+    from fervlm.evaluate import read_metrics
+
+    rows = []
+    for method in methods:
+        method_dir = Path(out_dir) / method
+        order = [name for name, _ in ablation_plan(method)]
+        found = sorted(
+            (p.parent.name for p in method_dir.glob("*/summary.json")),
+            key=lambda n: (order.index(n) if n in order else len(order), n),
+        )
+        for name in found:
+            summary = read_metrics(method_dir / name / "summary.json")
+            wall = summary.get("wall_time_s", {}).get("values", [])
+            rows.append({
+                "method": method, "variant": name, "group": variant_group(name),
+                "accuracy": summary["accuracy"]["mean"], "accuracy_std": summary["accuracy"]["std"],
+                "macro_f1": summary["macro_f1"]["mean"], "macro_f1_std": summary["macro_f1"]["std"],
+                "n_folds": summary["n_folds"], "wall_time_s": float(sum(wall)),
+            })
+    table = pd.DataFrame(rows, columns=[
+        "method", "variant", "group", "accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "n_folds",
+        "wall_time_s",
+    ])
+    full = table[table["variant"] == "full"].set_index("method")["accuracy"]
+    table.insert(7, "delta_accuracy", table["accuracy"] - table["method"].map(full))
+    return table

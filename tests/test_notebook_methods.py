@@ -254,3 +254,15 @@ def test_04_smilevlm_runs_and_shows_fusion_weights(smoke_root: Path) -> None:
     assert np.allclose(weights[cols].sum(axis=1), 1.0, atol=1e-5)  # softmax over views (eq. 5)
     assert len(weights) == json.loads((out / "label" / "fold-00" / "metrics.json").read_text())["n_test"]
     assert pd.read_csv(out / "results.csv")["prompt_source"].tolist() == ["label", "pseudo"]
+
+
+def test_zero_epochs_keep_each_methods_profile_default() -> None:
+    # The sweep passes epochs=0 in the quick profile: every method keeps its own quick default.
+    from fervlm.methods.config import PROFILE_METHOD_OVERRIDES, QUICK_PROFILE
+
+    cfg = TrainingNotebookConfig(epochs=0)
+    assert cfg.train_config("affectvlm").epochs == QUICK_PROFILE["epochs"]
+    assert cfg.train_config("smilevlm").epochs == PROFILE_METHOD_OVERRIDES["quick"]["smilevlm"]["epochs"]
+    assert TrainingNotebookConfig(epochs=3).train_config("smilevlm").epochs == 3
+    with pytest.raises(ValueError, match="epochs"):
+        TrainingNotebookConfig(epochs=-1)

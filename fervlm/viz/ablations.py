@@ -42,7 +42,7 @@ class AblationsConfig(TrainingNotebookConfig):
             which keeps the notebook to a few minutes on 2 CPU cores; every variant otherwise).
     """
 
-    epochs: int = 2
+    epochs: int = 0
     batch_size: int = 16
     run_folds: list[int] | str = field(default_factory=lambda: [0])
     methods: list[str] = field(default_factory=lambda: list(TRAINED_METHODS))

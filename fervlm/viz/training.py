@@ -57,7 +57,7 @@ class TrainingNotebookConfig:
     weights: str = "none"
     image_size: int = 96
     views: list[int] = field(default_factory=lambda: [-30, 0, 30])
-    epochs: int = 20
+    epochs: int = 0
     batch_size: int = 32
     lr: float = 1e-3
     k_folds: int = 10

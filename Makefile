@@ -12,6 +12,7 @@ help:
 	@echo "make demo   - set up on first use, then run the quick demo on the built-in synthetic data"
 	@echo "make test   - set up on first use, then run the test suite"
 	@echo "make lab    - start JupyterLab on notebooks/"
+	@echo "make app    - start the Streamlit inference app (APP_ARGS=--headless on a server)"
 	@echo "make lint   - ruff"
 
 sysdeps:
@@ -38,6 +39,10 @@ lint: setup
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
+
+PORT ?= 8501
+app: setup
+	$(VENV)/bin/fervlm app --port $(PORT) $(APP_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -31,7 +31,7 @@ from sklearn.metrics import (
 )
 from sklearn.metrics.cluster import contingency_matrix
 
-from fervlm.io._atomic import atomic_write_text
+from fervlm.utils import atomic_write_text
 
 if TYPE_CHECKING:  # matplotlib is imported by the plot helpers only, to keep `import fervlm.evaluate` light
     from matplotlib.figure import Figure

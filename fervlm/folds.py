@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fervlm.io._atomic import atomic_write_text
+from fervlm.utils import atomic_write_text
 
 FOLDS_FORMAT_VERSION = 1
 

@@ -59,9 +59,9 @@ import pandas as pd
 import torch
 
 from fervlm.data import FERDataModule, load_table, normalization_of
-from fervlm.io._atomic import atomic_write_text
 from fervlm.methods.config import TrainConfig
 from fervlm.methods.factory import build_method, resolve_classes
+from fervlm.utils import atomic_write_text
 
 __all__ = ["build_trainer", "cross_dataset", "evaluate_method", "fit_fold", "fold_dir", "run_cv"]
 

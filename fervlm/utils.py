@@ -76,3 +76,16 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> Path:
     with atomic_write(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, np.asarray(array))
     return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically and return the path."""
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 `text` to `path` atomically (no newline translation) and return the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"))

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fervlm.datasets import load_index
-    from fervlm.io._atomic import atomic_write_text
+    from fervlm.utils import atomic_write_text
 
     options: dict[str, object] = {}
     if args.subset is not None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fervlm.io._atomic import atomic_write_bytes
 from fervlm.io.mesh import Mesh, MeshFormatError
+from fervlm.utils import atomic_write_bytes
 
 _HEAD = struct.Struct("<HHdH")  # nrows, ncols, zmin, L
 _COUNT = struct.Struct("<I")  # M

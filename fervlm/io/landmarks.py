@@ -9,8 +9,8 @@ from typing import Literal, overload
 
 import numpy as np
 
-from fervlm.io._atomic import atomic_write_text
 from fervlm.io.mesh import MeshFormatError
+from fervlm.utils import atomic_write_text
 
 BND_POINTS = 83
 _COUNT_LINE = re.compile(r"^\s*(\d+)(?:\s|$)")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fervlm.io._atomic import atomic_write_text
 from fervlm.io._parse import fan_triangulate, parse_floats
 from fervlm.io.mesh import Mesh, MeshFormatError
+from fervlm.utils import atomic_write_text
 
 
 def _table(records: list[str], width: int, path: Path, what: str) -> np.ndarray:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fervlm.io._atomic import atomic_write_text
 from fervlm.io._parse import fan_triangulate, parse_floats, parse_ints, split_polygons
 from fervlm.io.mesh import Mesh, MeshFormatError
+from fervlm.utils import atomic_write_text
 
 _URL = re.compile(r'\burl\s*\[?\s*"([^"]*)"')
 # Patterns are applied with `.match` at positions found by `str.find`: a regex *search* for a keyword with a

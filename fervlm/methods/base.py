@@ -34,10 +34,10 @@ from torch import Tensor
 
 from fervlm.distributed import gather_no_grad
 from fervlm.evaluate import prototype_predict
-from fervlm.io._atomic import atomic_write_text
 from fervlm.losses import total_loss
 from fervlm.methods.config import TrainConfig
 from fervlm.methods.prompting import PromptTable
+from fervlm.utils import atomic_write_text
 
 __all__ = ["FERMethod"]
 

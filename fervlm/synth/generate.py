@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fervlm.io._atomic import atomic_write_bytes, atomic_write_text
 from fervlm.synth import layouts
 from fervlm.synth.expressions import FaceRig
 from fervlm.synth.face import sample_subject
+from fervlm.utils import atomic_write_bytes, atomic_write_text
 
 LAYOUTS = ("bu3dfe", "bu4dfe", "bosphorus", "bp4d", "4dme")
 

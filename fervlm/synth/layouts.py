@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from fervlm.io import Mesh, write_bnd, write_bnt, write_lm3, write_obj, write_wrl
-from fervlm.io._atomic import atomic_write_bytes
 from fervlm.io.bnt import grid_to_mesh
 from fervlm.synth.aus import AU_NAMES
 from fervlm.synth.expressions import EMOTIONS, MICRO_AUS, MICRO_CLASSES, FaceRig, sample_activations
 from fervlm.synth.scanner import Pose, add_noise, hole_mask, make_texture
 from fervlm.synth.sequences import drift, micro_profile, posed_profile, spontaneous_profile
+from fervlm.utils import atomic_write_bytes
 
 BU3DFE_CODES = {
     "anger": "AN",

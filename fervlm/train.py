@@ -22,10 +22,11 @@ Run folders (DESIGN.md "Run folders")::
 **Devices.** The trainer follows what is present and configured: CPU, one GPU, or DDP when
 ``devices > 1`` or ``num_nodes > 1`` — NCCL on GPUs, gloo on CPU processes (``accelerator="cpu",
 devices=N``). ``strategy="ddp"`` re-launches the current command once per extra process (use it from
-the ``fervlm`` command line); ``strategy="ddp_spawn"`` spawns them (use it from notebooks). A free
-``MASTER_PORT`` is chosen automatically on a single node. ``batch_size`` is the *global* batch:
-every process gets ``batch_size / world_size`` samples and the losses gather the global batch, so
-results match a single process (tested).
+the ``fervlm`` command line); ``strategy="ddp_spawn"`` spawns them (inside a Jupyter kernel on CPU
+it forks: the only start method Lightning allows there). A free ``MASTER_PORT`` is chosen
+automatically on a single node. ``batch_size`` is the *global* batch: every process gets
+``batch_size / world_size`` samples and the losses gather the global batch, so results match a single
+process (tested).
 
 **Multi-node.** Start one process per GPU with the cluster's launcher and let Lightning read the
 environment; every process runs the same command, e.g. with torchrun on 2 nodes × 4 GPUs::
@@ -112,6 +113,13 @@ def _choose_master_port(config: TrainConfig) -> None:
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
 
 
+def _in_notebook() -> bool:
+    """Whether we run inside an interactive (Jupyter/IPython) session, where Lightning forbids spawn."""
+    from lightning_fabric.utilities.imports import _IS_INTERACTIVE
+
+    return bool(_IS_INTERACTIVE)
+
+
 def build_trainer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Any] = ()) -> Any:
     """A Lightning ``Trainer`` for the configured devices (see the module docstring).
 
@@ -141,6 +149,10 @@ def build_trainer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Any] =
         _choose_master_port(config)
         backend = "nccl" if accelerator == "gpu" else "gloo"
         launcher = "spawn" if config.strategy == "ddp_spawn" else "popen"
+        if launcher == "spawn" and accelerator == "cpu" and _in_notebook():
+            # Lightning accepts only "fork" inside a Jupyter kernel; forking is safe for gloo CPU processes
+            # (never for CUDA, which is why GPU runs keep "spawn"/"popen" and belong in scripts or sweeps).
+            launcher = "fork"
         # Ablations switch loss terms (and the parameters only they use, e.g. logit_scale) off.
         strategy = DDPStrategy(
             process_group_backend=backend, find_unused_parameters=bool(config.disabled_losses),

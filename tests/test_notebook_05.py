@@ -42,14 +42,23 @@ def test_plan_skips_variants_equal_to_the_full_model() -> None:
     with pytest.raises(ValueError, match="not 'smilevlm'"):
         ablation_plan("smilevlm", quick)
     assert [variant_group(v) for v in ("full", "no-mc", "no-metadata", "same-aug", "front")] == [
-        "full", "loss", "prompts", "augmentation", "views"]
+        "full",
+        "loss",
+        "prompts",
+        "augmentation",
+        "views",
+    ]
 
 
 def test_ablation_table_shows_accuracy_and_difference_in_percent() -> None:
-    results = pd.DataFrame({
-        "method": ["affectvlm", "affectvlm", "smilevlm"], "variant": ["full", "no-mc", "full"],
-        "accuracy": [0.5, 0.25, 0.4], "delta_accuracy": [0.0, -0.25, 0.0],
-    })
+    results = pd.DataFrame(
+        {
+            "method": ["affectvlm", "affectvlm", "smilevlm"],
+            "variant": ["full", "no-mc", "full"],
+            "accuracy": [0.5, 0.25, 0.4],
+            "delta_accuracy": [0.0, -0.25, 0.0],
+        }
+    )
     table = ablation_table(results)
     assert table.loc["affectvlm", "no-mc"] == "25.0 (-25.0)"
     assert table.loc["smilevlm", "full"] == "40.0" and table.loc["smilevlm", "no-mc"] == "–"
@@ -71,11 +80,22 @@ def test_notebook_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
     out = tmp_path / "out"
     start = time.perf_counter()
     pm.execute_notebook(
-        str(NOTEBOOK), str(tmp_path / "05.ipynb"), kernel_name="python3", cwd=str(tmp_path),
+        str(NOTEBOOK),
+        str(tmp_path / "05.ipynb"),
+        kernel_name="python3",
+        cwd=str(tmp_path),
         progress_bar=False,
         parameters=dict(
-            output_dir=str(out), dataset_root=str(tmp_path / "bu3dfe"), synthetic_subjects=4, image_size=32,
-            epochs=1, k_folds=2, run_folds=[0], backbone="fervlm-tiny", batch_size=8, methods=["affectvlm"],
+            output_dir=str(out),
+            dataset_root=str(tmp_path / "bu3dfe"),
+            synthetic_subjects=4,
+            image_size=32,
+            epochs=1,
+            k_folds=2,
+            run_folds=[0],
+            backbone="fervlm-tiny",
+            batch_size=8,
+            ablated_methods=["affectvlm"],
             variants=["no-mc", "front"],
         ),
     )

@@ -177,7 +177,9 @@ def build_trainer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Any] =
         enable_model_summary=False,
         use_distributed_sampler=False,  # fervlm.data.GlobalBatchSampler shards global batches itself
         # BatchNorm (ResNet towers) must normalise over the global batch for DDP to equal one process.
-        sync_batchnorm=world > 1,
+        # PyTorch's SyncBatchNorm runs on GPUs only: CPU (gloo) processes normalise their own shard, so a
+        # ResNet tower under CPU DDP matches one process only approximately (ViT towers exactly).
+        sync_batchnorm=world > 1 and accelerator == "gpu",
         limit_train_batches=config.limit_train_batches,
         num_sanity_val_steps=0,
         log_every_n_steps=1,

@@ -14,29 +14,13 @@ from streamlit.testing.v1 import AppTest
 
 from fervlm.cli import build_parser
 from fervlm.commands.app import app_path, build_command
-from fervlm.data import make_toy_table
 from fervlm.inference import example_mesh, load_predictor, views_from_mesh, zero_shot_predictor
-from fervlm.train import fit_fold
 
 APP = str(Path(__file__).resolve().parents[1] / "fervlm" / "app.py")
-CONFIG = dict(
-    method="smilevlm",
-    backbone="fervlm-tiny",
-    epochs=1,
-    batch_size=8,
-    folds=2,
-    num_workers=0,
-    accelerator="cpu",
-)
-
-
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
+def outputs(tiny_smile_run):
     """An outputs folder holding one 1-epoch SMILE-VLM fold (the checkpoint the picker should list)."""
-    root = tmp_path_factory.mktemp("app")
-    index = make_toy_table(root / "toy", n_subjects=4, size=16)
-    fit_fold(CONFIG, index, 0, root / "outputs" / "smile")
-    return root / "outputs"
+    return tiny_smile_run[1]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pytest
 import torch
 from PIL import Image
 
-from fervlm.data import make_toy_table
 from fervlm.dynamic import dynamic_views
 from fervlm.explain import gradcam_views
 from fervlm.inference import (
@@ -31,26 +30,12 @@ from fervlm.inference import (
 )
 from fervlm.io import MeshFormatError, load_mesh, write_obj
 from fervlm.render import render_views
-from fervlm.train import fit_fold
-
-CONFIG = dict(
-    method="smilevlm",
-    backbone="fervlm-tiny",
-    epochs=1,
-    batch_size=8,
-    folds=2,
-    num_workers=0,
-    accelerator="cpu",
-)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tiny_smile_run):
     """A 1-epoch SMILE-VLM fold on a toy table: (index path, outputs root, fold folder)."""
-    root = tmp_path_factory.mktemp("inference")
-    index = make_toy_table(root / "toy", n_subjects=4, size=16)
-    fit_fold(CONFIG, index, 0, root / "outputs" / "smile")
-    return index, root / "outputs", root / "outputs" / "smile" / "fold-00"
+    return tiny_smile_run
 
 
 @pytest.fixture(scope="module")

@@ -35,9 +35,13 @@ class MultiviewVLM(FERMethod):
         n_samples: int,
     ) -> None:
         super().__init__(config, backbone, classes, prompt_table, prototypes, n_samples)
+        disabled = tuple(config.disabled_losses)
+        if len(config.views) == 1 and "pos" not in disabled:
+            # The positive pairs of eq. (5)-(6) are different views of one sample: a single-view variant
+            # has none, so that term is dropped (the negatives of eq. (7)-(8) still apply).
+            disabled += ("pos",)
         self.loss = MultiviewVLMLoss(
-            lambda_mv=config.lambda_mv, lambda_pn=config.lambda_pn, tau_p=config.tau_p,
-            disabled=config.disabled_losses,
+            lambda_mv=config.lambda_mv, lambda_pn=config.lambda_pn, tau_p=config.tau_p, disabled=disabled,
         )
 
     def compute_loss(self, batch: dict[str, Any]) -> tuple[dict[str, Tensor], Tensor]:

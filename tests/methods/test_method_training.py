@@ -59,6 +59,8 @@ def _train_steps(method, batch, steps=8):
         ("multiviewvlm", MultiviewVLM, {"prompt_source": "pseudo"}, False),
         ("smilevlm", SmileVLM, {}, True),
         ("affectvlm", AffectVLM, {"views": ("front",)}, False),  # single-view variant, V = 1
+        ("multiviewvlm", MultiviewVLM, {"views": ("left",)}, False),  # V = 1: no positive view pairs
+        ("smilevlm", SmileVLM, {"views": ("right",)}, True),
     ],
 )
 def test_loss_decreases_on_a_fixed_batch(toy, name, cls, extra, two_views):

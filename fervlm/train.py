@@ -306,9 +306,15 @@ def _fit_split(
     source = table if test_table is None else test_table
     if "sample_id" in source.columns:
         predictions.insert(1, "sample_id", source["sample_id"].to_numpy()[predictions["index"].to_numpy()])
+    datasets = sorted(set(source["dataset"].astype(str))) if "dataset" in source.columns else []
     metrics.update(
         {
             **info,
+            # The tested data, so results tables can always say what a number was measured on.
+            "dataset": datasets[0] if len(datasets) == 1 else "+".join(datasets),
+            "data_kind": ("synthetic" if all(d.startswith("synthetic") for d in datasets) else "real")
+            if datasets
+            else "",
             "method": config.method,
             "prompt_source": config.prompt_source,
             "views": list(config.views),

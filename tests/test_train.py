@@ -32,6 +32,7 @@ def test_fit_fold_writes_metrics_history_config_and_predictions(index, tmp_path)
                 "wall_time_s", "pseudo_label_accuracy", "pseudo_rounds"):
         assert key in saved, key
     assert saved["prompt_source"] == "pseudo" and saved["fold"] == 1 and saved["n_test"] == 12
+    assert (saved["dataset"], saved["data_kind"]) == ("toy", "real")  # what the number was measured on
     assert len(saved["pseudo_label_accuracy"]) == 2  # one round per epoch
     cm = saved["confusion_matrix"]
     assert len(cm) == 6 and sum(map(sum, cm)) == 12

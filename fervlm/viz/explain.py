@@ -10,7 +10,6 @@ figures.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -136,36 +135,15 @@ class ExplainConfig:
 # Loading a trained fold back
 
 
-def load_trained_method(fold_dir: str | Path, index_csv: str | Path) -> FERMethod:
-    """Rebuild the method a `fit_fold` run trained and load its final weights from ``last.ckpt``.
+def load_trained_method(fold_dir: str | Path) -> FERMethod:
+    """The method a `fit_fold` run trained, with its final weights (``fold_dir/last.ckpt``), in eval mode.
 
-    Same steps as `fervlm.train` after training (`build_method` on the run's table and config, then the
-    checkpoint's state dict and `on_load_checkpoint`); the class prototypes are recomputed from the frozen
-    text tower, exactly as during training.
-
-    Args:
-        fold_dir: ``run_dir/fold-KK`` holding ``config.json`` and ``last.ckpt``.
-        index_csv: the prepared table the fold was trained on.
-
-    Returns:
-        The method in eval mode on the CPU (`.backbone`, `.prototypes`, `.classes`).
+    A thin view on `fervlm.inference.load_predictor`, which rebuilds the method from ``config.json`` and loads
+    the checkpoint strictly, with the class prototypes recomputed from the loaded text tower.
     """
-    from fervlm.data import load_table
-    from fervlm.methods.config import TrainConfig
-    from fervlm.methods.factory import build_method
+    from fervlm.inference import load_predictor
 
-    fold_dir = Path(fold_dir)
-    config_file, ckpt = fold_dir / "config.json", fold_dir / "last.ckpt"
-    for path in (config_file, ckpt):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; train the fold first (fervlm.train.fit_fold)")
-    config = TrainConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8"))["config"])
-    table, _ = load_table(index_csv)
-    method = build_method(config, table)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    method.load_state_dict(state["state_dict"])
-    method.on_load_checkpoint(state)
-    return method.to("cpu").eval()
+    return load_predictor(fold_dir).method
 
 
 def _keep_method_callback() -> Any:
@@ -192,7 +170,7 @@ def train_fold(
     metrics = fit_fold(cfg.train_config(backbone), index_csv, cfg.fold, run_dir, callbacks=[keep])
     method = keep.method
     if method is None:  # the fold was finished before: rebuild it from its checkpoint
-        method = load_trained_method(fold_dir(run_dir, cfg.fold), index_csv)
+        method = load_trained_method(fold_dir(run_dir, cfg.fold))
     return metrics, method.to("cpu").eval()
 
 

@@ -212,7 +212,7 @@ def embed_test_split(fold_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.n
 
     fold_dir = Path(fold_dir)
     index_csv = json.loads((fold_dir / "metrics.json").read_text(encoding="utf-8"))["index"]
-    method = load_trained_method(fold_dir, index_csv)
+    method = load_trained_method(fold_dir)
     predictions = pd.read_csv(fold_dir / "predictions.csv")
     table, root = load_table(index_csv)
     size = method.config.image_size or method.backbone.image_size

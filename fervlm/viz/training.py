@@ -336,7 +336,7 @@ def view_fusion_weights(fold_run: str | Path, index_csv: str | Path, config: Tra
 
     from fervlm.data import FERDataModule, load_table, normalization_of
     from fervlm.folds import load_folds
-    from fervlm.methods.factory import build_method
+    from fervlm.inference import load_predictor
 
     fold_run = Path(fold_run)
     if config.method != "smilevlm":
@@ -346,10 +346,7 @@ def view_fusion_weights(fold_run: str | Path, index_csv: str | Path, config: Tra
         raise FileNotFoundError(f"{ckpt}: the fold has no checkpoint")
     fold = int(fold_run.name.split("-")[-1])
     table, root = load_table(index_csv)
-    method = build_method(config, table)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    method.load_state_dict(state["state_dict"])
-    method.eval()
+    method = load_predictor(fold_run).method
     _, test_rows = load_folds(fold_run.parent / "folds.json", table)[fold]
     mean, std = normalization_of(method.backbone.preprocess_val)
     data = FERDataModule(

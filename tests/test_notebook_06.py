@@ -39,7 +39,7 @@ def test_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="epochs"):
         TimingNotebookConfig(timing_epochs=1)
     with pytest.raises(ValueError, match="zeroshot"):
-        TimingNotebookConfig(method="zeroshot")
+        TimingNotebookConfig(timed_method="zeroshot")
     with pytest.raises(ValueError, match="devices_list"):
         TimingNotebookConfig(devices_list=[0])
 

@@ -65,7 +65,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from fervlm.utils import atomic_write
+from fervlm.utils import atomic_write, data_kind
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = REPO_ROOT / "notebooks" / "params"
@@ -423,7 +423,7 @@ def _item_parameters(
         offered.update(
             dataset=dataset,
             dataset_root=profile.dataset_roots[dataset],
-            data_kind="synthetic" if dataset.startswith("synthetic") else "real",
+            data_kind=data_kind(dataset),
         )
     if method is not None:
         offered["method"] = method

@@ -62,7 +62,7 @@ import torch
 from fervlm.data import FERDataModule, load_table, normalization_of
 from fervlm.methods.config import TrainConfig
 from fervlm.methods.factory import build_method, resolve_classes
-from fervlm.utils import atomic_write_text
+from fervlm.utils import atomic_write_text, data_kind
 
 __all__ = ["build_trainer", "cross_dataset", "evaluate_method", "fit_fold", "fold_dir", "run_cv"]
 
@@ -312,9 +312,7 @@ def _fit_split(
             **info,
             # The tested data, so results tables can always say what a number was measured on.
             "dataset": datasets[0] if len(datasets) == 1 else "+".join(datasets),
-            "data_kind": ("synthetic" if all(d.startswith("synthetic") for d in datasets) else "real")
-            if datasets
-            else "",
+            "data_kind": data_kind(datasets),
             "method": config.method,
             "prompt_source": config.prompt_source,
             "views": list(config.views),

@@ -47,3 +47,11 @@ def test_atomic_save_image_round_trip(tmp_path: Path) -> None:
 def test_atomic_save_npy_round_trip(tmp_path: Path) -> None:
     array = np.arange(12, dtype=np.uint16).reshape(3, 4)
     np.testing.assert_array_equal(np.load(atomic_save_npy(tmp_path / "m.npy", array)), array)
+
+
+def test_data_kind_labels_generated_datasets() -> None:
+    from fervlm.utils import data_kind
+
+    assert data_kind("synthetic_bu3dfe") == "synthetic"
+    assert data_kind(["synthetic_bu4dfe", "bp4d"]) == "real"
+    assert data_kind("bu3dfe_I") == "real" and data_kind([]) == ""

@@ -68,6 +68,8 @@ EXAMPLE_KINDS = ("3D scan", "4D onset")
 #: it (three listed, two received), so the browser gets the mesh limit and `views_from_images` refuses an
 #: image over MAX_IMAGE_BYTES by name.
 IMAGE_UPLOAD_LIMIT_MB = MAX_MESH_BYTES // 2**20
+#: Sidebar width (rem) that shows a checkpoint label whole.
+SIDEBAR_REM = 31
 #: Stages of the wait, in order, as the page names them.
 STAGES = {
     "libraries": "loading libraries",
@@ -146,6 +148,11 @@ class Stopwatch:
 
 def choose_model() -> Predictor:
     """Sidebar: pick a model and load it (cached); stops the page with an error when it cannot be loaded."""
+    # Wide enough for a whole picker label (method · prompts · dataset · fold · accuracy); Streamlit's
+    # default sidebar cuts it after the method. The user can still drag the sidebar's edge.
+    st.markdown(
+        f"<style>[data-testid='stSidebar'] {{min-width: {SIDEBAR_REM}rem}}</style>", unsafe_allow_html=True
+    )
     st.sidebar.header("Model")
     root = outputs_root()
     labels = picker_labels(find_runs(root), root)

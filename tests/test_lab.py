@@ -53,12 +53,13 @@ def test_saving_a_run_notebook_writes_it_back_unchanged(contents_manager) -> Non
     assert path.read_bytes() == committed  # `git status` stays clean after a run and an autosave
 
 
-def test_notebooks_outside_notebooks_keep_their_outputs(contents_manager) -> None:
+def test_a_copy_saved_into_notebooks_mine_keeps_its_outputs(contents_manager) -> None:
+    """README: "Save Notebook As… into notebooks/mine/ (git-ignored)" keeps a run's outputs."""
     source = Path(contents_manager.root_dir) / "notebooks" / "02_affectvlm.ipynb"
-    (Path(contents_manager.root_dir) / "mine").mkdir()
+    (source.parent / "mine").mkdir()
     contents_manager.save({"type": "notebook", "format": "json", "content": _executed(source)},
-                          "mine/02_copy.ipynb")
-    saved = nbformat.read(Path(contents_manager.root_dir) / "mine" / "02_copy.ipynb", as_version=4)
+                          "notebooks/mine/02_copy.ipynb")
+    saved = nbformat.read(source.parent / "mine" / "02_copy.ipynb", as_version=4)
     assert all(c.outputs for c in saved.cells if c.cell_type == "code")
 
 

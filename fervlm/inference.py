@@ -838,12 +838,12 @@ def save_uploads(
     for item in files:
         name, data = _name_and_bytes(item, "mesh", max_bytes)
         base = Path(name).name
-        if not data:
-            raise InputError(f"mesh {base}: the file is empty")
         if Path(base).suffix.lower() not in allowed:
             raise InputError(
                 f"file {base}: unsupported extension {Path(base).suffix!r}; supported: {', '.join(allowed)}"
             )
+        if not data:  # a reader would fail on it with a message naming our temporary copy
+            raise InputError(f"mesh {base}: the file is empty")
         target = folder / base
         if target in paths:
             raise InputError(f"file {base}: uploaded twice")

@@ -133,12 +133,13 @@ class Stopwatch:
         """``answered in T s (stage a s · stage b s …)``, and what makes a first answer slow when it was."""
         shown = [f"{STAGES.get(k, k)} {v:.1f} s" for k, v in self.parts.items() if v >= 0.05]
         text = f"answered in {total:.2f} s" + (f" ({' · '.join(shown)})" if shown else "")
-        cold = self.parts.get("libraries", 0.0) + self.parts.get("model", 0.0)
-        if cold >= 1.0:
-            text += (
-                ". The first answer after the server starts is slow: Python imports torch, open_clip and "
-                "open3d, and the model is built once; both are kept for the next answers."
-            )
+        why = []
+        if self.parts.get("libraries", 0.0) >= 1.0:
+            why.append("the first answer after the server starts imports torch, open_clip and open3d")
+        if self.parts.get("model", 0.0) >= 1.0:
+            why.append("a model is built the first time it is picked")
+        if why:
+            text += f". Slow this time because {' and '.join(why)}; both are kept for the next answers."
         return text
 
 

@@ -327,3 +327,16 @@ def test_sigterm_to_fervlm_app_takes_the_server_down_and_frees_the_port(tmp_path
 def test_fervlm_app_hides_the_deploy_button():
     command = build_command(build_parser().parse_args(["app"]))
     assert command[command.index("--client.toolbarMode") + 1] == "minimal"
+
+
+def test_stopwatch_names_the_stages_and_says_what_made_a_cold_answer_slow():
+    from fervlm.app import Stopwatch
+
+    clock = Stopwatch(start=0.0)
+    clock.parts = {"libraries": 9.3, "model": 4.0, "input": 0.01, "prediction": 1.5}
+    text = clock.summary(15.0)
+    assert text.startswith("answered in 15.00 s (loading libraries 9.3 s · loading the model 4.0 s · ")
+    assert "preparing the views" not in text  # under 0.05 s
+    assert "imports torch" in text and "a model is built the first time it is picked" in text
+    clock.parts = {"libraries": 0.01, "model": 0.0, "prediction": 1.5}
+    assert clock.summary(1.6) == "answered in 1.60 s (prediction + Grad-CAM 1.5 s)"

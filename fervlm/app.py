@@ -55,8 +55,6 @@ from fervlm.inference import (
     zero_shot_predictor,
 )
 
-IMPORTS_S = time.perf_counter() - RUN_START
-
 #: Side length of the views shown and fed to the model (resized to the model's input size there).
 VIEW_SIZE = 224
 UNTRAINED = "Untrained zero-shot model (tiny backbone, random weights)"

@@ -160,7 +160,7 @@ def _parameters_cell(nb: Any, path: Path) -> Any:
 
 
 def _assignments(source: str) -> dict[str, tuple[int, int, int, Any]]:
-    """``name -> (line number, value start, value end, value)`` for each ``name: type = literal`` line."""
+    """``name -> (line, start, end, value)`` for each ``name: type = literal`` line (UTF-8 byte offsets)."""
     found: dict[str, tuple[int, int, int, Any]] = {}
     for number, line in enumerate(source.splitlines()):
         try:
@@ -234,8 +234,8 @@ def sync_parameter_defaults(path: str | Path, profile: str = "quick") -> list[st
     lines = cell.source.splitlines()
     for name, (number, start, end, _) in _assignments(cell.source).items():
         if name in stale:
-            line = lines[number]
-            lines[number] = line[:start] + _literal(stale[name][1]) + line[end:]
+            line = lines[number].encode()  # ast's column offsets count UTF-8 bytes
+            lines[number] = (line[:start] + _literal(stale[name][1]).encode() + line[end:]).decode()
     cell.source = "\n".join(lines)
     nbformat.write(nb, path)
     return sorted(stale)

@@ -11,7 +11,7 @@ JOBS ?= 2
 help:
 	@echo "make demo   - set up on first use, then run the quick demo on the built-in synthetic data"
 	@echo "make test   - set up on first use, then run the test suite"
-	@echo "make lab    - start JupyterLab on notebooks/"
+	@echo "make lab    - start JupyterLab on notebooks/ (LAB_ARGS=--no-browser on a server)"
 	@echo "make app    - start the Streamlit inference app (APP_ARGS=--headless on a server)"
 	@echo "make lint   - ruff"
 
@@ -37,8 +37,10 @@ test: setup
 lint: setup
 	$(PY) -m ruff check fervlm tests
 
+# JUPYTER_CONFIG_PATH adds the repository's .jupyter/ (fervlm/lab.py): notebooks saved without outputs,
+# no "Build Recommended" prompt. LAB_ARGS=--no-browser on a server.
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS)
 
 PORT ?= 8501
 app: setup

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "MAX_MESH_BYTES",
     "MAX_SEQUENCE_FRAMES",
+    "METHOD_NAMES",
     "VIEW_YAWS",
     "CheckpointMismatchError",
     "InputError",
@@ -49,8 +50,10 @@ __all__ = [
     "Prediction",
     "Predictor",
     "RunInfo",
+    "best_first",
     "example_inputs",
     "example_mesh",
+    "example_micro_sequence",
     "example_sequence",
     "find_runs",
     "load_predictor",
@@ -97,6 +100,8 @@ class RunInfo:
         accuracy: test accuracy from ``metrics.json``; None while the fold is unfinished.
         classes: class names from ``metrics.json`` (empty when unknown).
         error: why ``config.json`` could not be read ("" when it could).
+        dataset: the tested dataset from ``metrics.json`` ("" while unfinished).
+        prompt_source: ``"label"`` or ``"pseudo"`` prompts, from ``config.json`` ("" when unknown).
     """
 
     checkpoint: Path
@@ -107,15 +112,39 @@ class RunInfo:
     accuracy: float | None = None
     classes: tuple[str, ...] = ()
     error: str = ""
+    dataset: str = ""
+    prompt_source: str = ""
 
-    def label(self, root: str | Path | None = None) -> str:
-        """A one-line description for a picker: path relative to ``root``, method, backbone, accuracy."""
+    def where(self, root: str | Path | None = None) -> str:
+        """The fold folder, relative to ``root`` when it lies inside it."""
         where = self.run_dir
         if root is not None:
             with suppress(ValueError):  # a run outside root keeps its full path
                 where = self.run_dir.relative_to(root)
-        acc = "unfinished" if self.accuracy is None else f"acc {self.accuracy:.3f}"
-        return f"{where} — {self.method} / {self.backbone} ({acc})"
+        return str(where)
+
+    def label(self, root: str | Path | None = None) -> str:
+        """A one-line description for a picker: method · prompt source · dataset · fold · accuracy.
+
+        What tells runs apart comes first, because a narrow picker cuts the end off; `where` gives the folder
+        (the app adds it only to labels that would otherwise be identical).
+        """
+        parts = [METHOD_NAMES.get(self.method, self.method)]
+        if self.prompt_source:
+            parts.append(f"{self.prompt_source} prompts")
+        parts.append(self.dataset or "?")
+        parts.append("cross-dataset" if self.fold is None else f"fold {self.fold}")
+        parts.append("unfinished" if self.accuracy is None else f"acc {self.accuracy:.3f}")
+        return " · ".join(parts)
+
+
+#: How the picker names each method (the papers' spelling).
+METHOD_NAMES = {"affectvlm": "AffectVLM", "multiviewvlm": "MultiviewVLM", "smilevlm": "SMILE-VLM"}
+
+
+def best_first(runs: Sequence[RunInfo]) -> list[RunInfo]:
+    """Runs ordered by test accuracy, best first; unfinished runs (no accuracy) last, by path."""
+    return sorted(runs, key=lambda r: (r.accuracy is None, -(r.accuracy or 0.0), str(r.run_dir)))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -143,24 +172,30 @@ def find_runs(outputs_root: str | Path = "outputs") -> list[RunInfo]:
         if not config_path.is_file():
             continue
         method = backbone = "?"
-        fold, error = None, ""
+        fold, error, prompt_source = None, "", ""
         try:
             info = _read_json(config_path)
             config = info.get("config", {})
             method, backbone = str(config.get("method", "?")), str(config.get("backbone", "?"))
+            prompt_source = str(config.get("prompt_source", ""))
             fold = int(info["fold"]) if isinstance(info.get("fold"), int) else None
         except ValueError as err:
             error = str(err)
-        accuracy, classes = None, ()
+        accuracy, classes, dataset = None, (), ""
         metrics_path = ckpt.parent / "metrics.json"
         if metrics_path.is_file():
             try:
                 metrics = _read_json(metrics_path)
                 accuracy = float(metrics["accuracy"]) if "accuracy" in metrics else None
                 classes = tuple(str(c) for c in metrics.get("classes", ()))
+                dataset = str(metrics.get("dataset", ""))
             except (ValueError, TypeError):
                 pass  # an unreadable metrics file only costs the picker its accuracy
-        runs.append(RunInfo(ckpt, ckpt.parent, method, backbone, fold, accuracy, classes, error))
+        runs.append(
+            RunInfo(
+                ckpt, ckpt.parent, method, backbone, fold, accuracy, classes, error, dataset, prompt_source
+            )
+        )
     return runs
 
 
@@ -807,6 +842,8 @@ def save_uploads(
             raise InputError(
                 f"file {base}: unsupported extension {Path(base).suffix!r}; supported: {', '.join(allowed)}"
             )
+        if not data:  # a reader would fail on it with a message naming our temporary copy
+            raise InputError(f"mesh {base}: the file is empty")
         target = folder / base
         if target in paths:
             raise InputError(f"file {base}: uploaded twice")
@@ -845,6 +882,34 @@ def example_sequence(emotion: str, seed: int = 0, frames: int = 6, resolution: i
         )
         for level in levels
     ]
+
+
+def example_micro_sequence(label: str, seed: int = 0, frames: int = 6, resolution: int = 5000) -> list[Mesh]:
+    """A synthetic micro-expression onset (4DME's classes): a brief, low-intensity AU burst.
+
+    The AUs are the class's first combination in `fervlm.synth.MICRO_AUS` at the strength the synthetic
+    4DME layout draws (0.2-0.4 of the subject's gain), ramped from neutral to the apex over ``frames``.
+    """
+    from fervlm.synth import AU_NAMES, MICRO_AUS, FaceRig, sample_subject
+
+    if label not in MICRO_AUS:
+        raise ValueError(f"label={label!r}: not a micro-expression class ({', '.join(MICRO_AUS)})")
+    if frames < 2:
+        raise ValueError(f"frames={frames}: a sequence needs at least 2")
+    rng = np.random.default_rng([seed, 2])
+    rig = FaceRig.build(sample_subject(np.random.default_rng(seed)), resolution)
+    apex = np.zeros(len(AU_NAMES))
+    for au in MICRO_AUS[label][0]:
+        apex[AU_NAMES.index(au)] = rng.uniform(0.2, 0.4) * rig.subject.au_gain[au]
+    meshes = []
+    for level in np.linspace(0.0, 1.0, frames):
+        act = level * apex
+        vertices = rig.deform(act)
+        meshes.append(
+            Mesh(vertices=vertices, faces=rig.model.faces, uv=rig.model.uv, vertex_labels=rig.labels(act),
+                 landmarks=vertices[rig.model.landmarks83])
+        )
+    return meshes
 
 
 def example_inputs(emotions: Sequence[str] | None = None, seed: int = 0) -> dict[str, Mesh]:

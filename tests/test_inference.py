@@ -17,8 +17,11 @@ from fervlm.explain import gradcam_views
 from fervlm.inference import (
     CheckpointMismatchError,
     InputError,
+    RunInfo,
+    best_first,
     example_inputs,
     example_mesh,
+    example_micro_sequence,
     example_sequence,
     find_runs,
     load_predictor,
@@ -138,8 +141,20 @@ def test_find_runs_lists_checkpoints_with_method_and_accuracy(trained, tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
     assert runs[0].method == "smilevlm" and runs[0].backbone == "fervlm-tiny" and runs[0].fold == 0
     assert runs[0].accuracy == pytest.approx(metrics["accuracy"])
-    assert "smilevlm" in runs[0].label(outputs)
+    assert runs[0].dataset == metrics["dataset"] and runs[0].prompt_source == "label"
+    assert runs[0].label(outputs) == (
+        f"SMILE-VLM · label prompts · {metrics['dataset']} · fold 0 · acc {metrics['accuracy']:.3f}"
+    )
     assert find_runs(tmp_path / "missing") == []
+
+
+def test_best_first_orders_by_accuracy_with_unfinished_runs_last(tmp_path):
+    def run(name, accuracy):
+        return RunInfo(tmp_path / name / "last.ckpt", tmp_path / name, "affectvlm", "b", 0, accuracy)
+
+    runs = [run("a", 0.29), run("b", None), run("c", 0.81), run("d", 0.5)]
+    assert [r.run_dir.name for r in best_first(runs)] == ["c", "d", "a", "b"]
+    assert run("b", None).label() == "AffectVLM · ? · fold 0 · unfinished"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +280,18 @@ def test_save_uploads_keeps_base_names_and_checks_extensions(tmp_path):
     with pytest.raises(InputError, match="unsupported extension"):
         save_uploads([("x.exe", b"")], tmp_path / "up")
     with pytest.raises(InputError, match="uploaded twice"):
-        save_uploads([("a.obj", b""), ("a.obj", b"")], tmp_path / "up2")
+        save_uploads([("a.obj", b"v 0 0 0\n"), ("a.obj", b"v 0 0 0\n")], tmp_path / "up2")
+    with pytest.raises(InputError, match=r"mesh face.obj: the file is empty"):
+        save_uploads([("face.obj", b"")], tmp_path / "up3")
+
+
+def test_example_micro_sequence_is_a_low_intensity_onset_of_the_class_aus():
+    frames = example_micro_sequence("surprise", seed=0, frames=4, resolution=2000)
+    assert len(frames) == 4
+    moved = [np.abs(f.vertices - frames[0].vertices).max() for f in frames]
+    assert moved[0] == 0 and moved == sorted(moved) and moved[-1] > 0  # neutral → apex, monotonic
+    with pytest.raises(ValueError, match="micro-expression class"):
+        example_micro_sequence("happiness")
 
 
 def test_example_inputs_are_deterministic_and_show_their_emotion():

@@ -50,6 +50,8 @@ def build_command(args: argparse.Namespace) -> list[str]:
         "true" if args.headless else "false",
         "--browser.gatherUsageStats",
         "false",  # no network calls from an offline machine
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button or developer menu: the page is for users, not Streamlit developers
     ]
     if args.address:
         command += ["--server.address", str(args.address)]
@@ -65,7 +67,15 @@ def run(args: argparse.Namespace) -> int:
     if not outputs.is_dir():
         print(f"fervlm app: {outputs} does not exist yet; the page will offer the untrained zero-shot model")
     env = {**os.environ, "FERVLM_OUTPUTS": str(outputs)}
-    try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 130
+    if os.name != "posix":  # no exec that keeps the process: run the server as a child
+        try:
+            return subprocess.call(command, env=env)
+        except KeyboardInterrupt:
+            return 130
+    # Become the server instead of starting it as a child: SIGTERM/SIGINT for `fervlm app` then reach
+    # Streamlit itself, which shuts down and frees the port. A child would outlive a terminated parent and
+    # keep the port ("Port 8501 is not available" on the next start).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)
+    return 0  # not reached

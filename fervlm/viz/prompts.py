@@ -39,6 +39,9 @@ class PromptsNotebookConfig:
         import open_clip
 
         from fervlm.backbones import register_model_configs, resolve_weights
+        from fervlm.notebook import use_project_root
+
+        use_project_root()  # relative paths (output_dir, a bank file) mean the project root
 
         unknown = set(params) - set(cls.__dataclass_fields__)
         if unknown:

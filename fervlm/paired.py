@@ -116,7 +116,7 @@ def paired_comparison(
         a, b = ours.loc[common].to_numpy(float), theirs.loc[common].to_numpy(float)
         d = a - b
         p = math.nan
-        if len(d) >= 2 and np.ptp(d) > 0:
+        if len(d) >= 2 and np.ptp(d) > 1e-12:  # identical differences: t is undefined
             from scipy.stats import ttest_rel
 
             p = float(ttest_rel(a, b).pvalue)

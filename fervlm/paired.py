@@ -10,23 +10,92 @@ number of paired folds ``n``, how many folds the method won, and the two-sided p
 (``t = d̄ / (s_d / √n)`` with ``n − 1`` degrees of freedom; ``scipy.stats.ttest_rel``; NaN with fewer
 than two folds or identical differences).
 
-The input is the aggregated results table (`fervlm.runs.aggregate_results`, ``results.csv``): one row
-per fold with notebook, dataset, method, variant, fold and the metric columns.
+:func:`paired_comparison` reads the aggregated results table (`fervlm.runs.aggregate_results`,
+``results.csv``: one row per fold with notebook, dataset, method, variant, fold and the metric columns);
+:func:`paired_runs` reads run folders directly (``<run>/fold-KK/metrics.json``, `fervlm.train`), for a
+notebook that has just trained them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "beats_baseline_text", "paired_comparison"]
+__all__ = ["COLUMNS", "beats_baseline_text", "paired_comparison", "paired_runs", "paired_stats"]
 
 COLUMNS = [
     "dataset", "notebook", "method", "variant", "baseline_variant", "n_folds", "baseline", "score",
     "mean_diff", "std_diff", "wins", "p_value", "beats",
 ]
+
+
+def paired_stats(scores: np.ndarray, baseline: np.ndarray) -> dict[str, float | int | bool]:
+    """Paired statistics of per-fold ``scores`` against the ``baseline``'s on the same folds.
+
+    Returns ``n_folds``, ``baseline`` and ``score`` (means), ``mean_diff``, ``std_diff`` (ddof 1, NaN for
+    one fold), ``wins`` (folds strictly better), ``p_value`` (two-sided paired t-test, NaN with fewer than
+    two folds or identical differences) and ``beats`` (``mean_diff > 0``).
+    """
+    a, b = np.asarray(scores, dtype=float), np.asarray(baseline, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"paired scores need the same non-empty folds, got shapes {a.shape} and {b.shape}")
+    d = a - b
+    p = math.nan
+    if len(d) >= 2 and np.ptp(d) > 1e-12:  # identical differences: t is undefined
+        from scipy.stats import ttest_rel
+
+        p = float(ttest_rel(a, b).pvalue)
+    return {
+        "n_folds": len(d), "baseline": float(b.mean()), "score": float(a.mean()),
+        "mean_diff": float(d.mean()), "std_diff": float(d.std(ddof=1)) if len(d) > 1 else math.nan,
+        "wins": int((d > 0).sum()), "p_value": p, "beats": bool(d.mean() > 0),
+    }
+
+
+def _fold_scores(run_dir: Path, metric: str) -> pd.Series:
+    """``metric`` of every finished fold of a run folder, indexed by fold number."""
+    import json
+
+    values = {}
+    for path in sorted(run_dir.glob("fold-*/metrics.json")):
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(metrics.get(metric), (int, float)):
+            values[int(path.parent.name.removeprefix("fold-"))] = float(metrics[metric])
+    return pd.Series(values, dtype=float)
+
+
+def paired_runs(
+    runs: Mapping[str, str | Path], baseline: str | Path, metric: str = "accuracy"
+) -> pd.DataFrame:
+    """Run folders against a baseline run folder, paired over the folds both finished.
+
+    Args:
+        runs: name → run folder (``fold-KK/metrics.json`` inside, `fervlm.train.run_cv`).
+        baseline: the baseline's run folder, trained on the same folds (same ``folds`` and ``fold_seed``).
+        metric: the per-fold metric.
+
+    Returns:
+        One row per run with a common fold, in the order given: ``run`` and the :func:`paired_stats`.
+
+    Raises:
+        FileNotFoundError: the baseline folder holds no finished fold.
+    """
+    base = _fold_scores(Path(baseline), metric)
+    if base.empty:
+        raise FileNotFoundError(f"{baseline}: no finished fold (fold-KK/metrics.json) to compare with")
+    rows = []
+    for name, run_dir in runs.items():
+        ours = _fold_scores(Path(run_dir), metric)
+        common = ours.index.intersection(base.index)
+        if len(common):
+            stats = paired_stats(ours.loc[common].to_numpy(), base.loc[common].to_numpy())
+            rows.append({"run": name, **stats})
+    columns = ["run", "n_folds", "baseline", "score", "mean_diff", "std_diff", "wins", "p_value", "beats"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _swap(variant: str, method: str, baseline: str) -> str:
@@ -113,19 +182,10 @@ def paired_comparison(
             common = [k for k in common if n_ours.get(k) == n_theirs.get(k)]
         if len(common) == 0:
             continue
-        a, b = ours.loc[common].to_numpy(float), theirs.loc[common].to_numpy(float)
-        d = a - b
-        p = math.nan
-        if len(d) >= 2 and np.ptp(d) > 1e-12:  # identical differences: t is undefined
-            from scipy.stats import ttest_rel
-
-            p = float(ttest_rel(a, b).pvalue)
+        stats = paired_stats(ours.loc[common].to_numpy(float), theirs.loc[common].to_numpy(float))
         rows.append({
             "dataset": dataset, "notebook": notebook, "method": method, "variant": variant,
-            "baseline_variant": base_variant, "n_folds": len(d), "baseline": float(b.mean()),
-            "score": float(a.mean()), "mean_diff": float(d.mean()),
-            "std_diff": float(d.std(ddof=1)) if len(d) > 1 else math.nan,
-            "wins": int((d > 0).sum()), "p_value": p, "beats": bool(d.mean() > 0),
+            "baseline_variant": base_variant, **stats,
         })
     out = pd.DataFrame(rows, columns=COLUMNS)
     out = out.sort_values(["dataset", "mean_diff"], ascending=[True, False], kind="stable")

@@ -24,7 +24,8 @@ def pixels_run(tmp_path_factory):
     """One pixels fold on the toy table: (outputs root, fold folder, index path)."""
     root = tmp_path_factory.mktemp("outputs")
     index = make_toy_table(tmp_path_factory.mktemp("toy"), n_subjects=8, size=16)
-    fit_fold(dict(method="pixels", folds=4, pixels_size=8, pixels_pca=10, num_workers=0), index, 0, root / "px")
+    config = dict(method="pixels", folds=4, pixels_size=8, pixels_pca=10, num_workers=0)
+    fit_fold(config, index, 0, root / "px")
     return root, fold_dir(root / "px", 0), index
 
 
@@ -61,7 +62,7 @@ def test_reloaded_baseline_reproduces_the_folds_test_predictions(pixels_run):
 def test_missing_config_is_a_clear_error(pixels_run, tmp_path):
     _, run, _ = pixels_run
     (tmp_path / PIXELS_FILE).write_bytes((run / PIXELS_FILE).read_bytes())
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(FileNotFoundError, match=r"no config\.json"):
         load_predictor(tmp_path)
 
 

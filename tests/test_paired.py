@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fervlm.paired import beats_baseline_text, paired_comparison
+from fervlm.evaluate import write_metrics
+from fervlm.paired import beats_baseline_text, paired_comparison, paired_runs
 
 
 def _rows(notebook, dataset, method, variant, accs, n_test=None, start=0):
@@ -113,3 +114,22 @@ def test_sentence_per_dataset_names_winners_and_losers():
 def test_missing_columns_are_an_error():
     with pytest.raises(ValueError, match="missing column"):
         paired_comparison(pd.DataFrame({"dataset": ["d1"], "accuracy": [0.5]}))
+
+
+def test_paired_runs_reads_fold_folders_and_pairs_common_folds(tmp_path):
+    def run(name, accs):
+        for fold, acc in accs.items():
+            path = tmp_path / name / f"fold-{fold:02d}" / "metrics.json"
+            write_metrics(path, {"fold": fold, "accuracy": acc})
+        return tmp_path / name
+
+    base = run("pixels", {0: 0.8, 1: 0.6, 2: 0.7})
+    runs = {"a": run("a", {0: 0.9, 1: 0.9, 3: 1.0}), "b": run("b", {5: 0.1})}
+    out = paired_runs(runs, base)
+    assert list(out["run"]) == ["a"]  # "b" shares no fold with the baseline
+    row = out.iloc[0]
+    assert row["n_folds"] == 2 and row["mean_diff"] == pytest.approx(0.2) and row["wins"] == 2
+    assert row["std_diff"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+    assert row["p_value"] == pytest.approx(_t_test_p([0.1, 0.3]))
+    with pytest.raises(FileNotFoundError, match="no finished fold"):
+        paired_runs(runs, tmp_path / "nothing")

@@ -154,8 +154,10 @@ def paired_comparison(
         (``mean_diff > 0``).
 
     Raises:
-        ValueError: a required column is missing.
+        ValueError: a required column is missing (from a non-empty table).
     """
+    if results.empty:  # nothing run yet (e.g. notebook 09 before any training notebook)
+        return pd.DataFrame(columns=COLUMNS)
     needed = {"notebook", "dataset", "method", "variant", "fold", metric}
     missing = sorted(needed - set(results.columns))
     if missing:

@@ -111,7 +111,8 @@ def test_sentence_per_dataset_names_winners_and_losers():
     assert "No run could be paired" in beats_baseline_text(paired_comparison(_table(summary=True)))
 
 
-def test_missing_columns_are_an_error():
+def test_missing_columns_are_an_error_but_an_empty_table_gives_an_empty_comparison():
+    assert paired_comparison(pd.DataFrame()).empty
     with pytest.raises(ValueError, match="missing column"):
         paired_comparison(pd.DataFrame({"dataset": ["d1"], "accuracy": [0.5]}))
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from fervlm.cli import main as cli_main
 from fervlm.data import make_toy_table
 from fervlm.evaluate import read_metrics
 from fervlm.methods import TrainConfig
@@ -131,6 +132,15 @@ def test_run_cv_of_pixels_summarises_folds(index, tmp_path):
     summary = read_metrics(tmp_path / "summary.json")
     assert summary["method"] == "pixels" and summary["n_folds"] == 2
     assert (tmp_path / "fold-03" / PIXELS_FILE).is_file()
+
+
+def test_cli_cv_of_pixels(index, tmp_path, capsys):
+    common = ["--index", str(index), "--out", str(tmp_path), "--set", "folds=4", "--set", "pixels_size=8"]
+    assert cli_main(["cv", "--method", "pixels", *common, "--set", "pixels_pca=5"]) == 0
+    assert "pixels (prompt_source=label): accuracy" in capsys.readouterr().out
+    assert read_metrics(tmp_path / "fold-00" / "metrics.json")["pixels"]["pca_components"] == 5
+    assert cli_main(["cv", "--method", "pixels", *common, "--set", "pixels_c=-1"]) == 2
+    assert "pixels_c=-1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -140,8 +140,8 @@ def paired_comparison(
     Args:
         results: the aggregated results table (columns notebook, dataset, method, variant, fold,
             ``metric``; ``fold`` is a fold number, or ``"summary"`` for item-level rows, which are
-            ignored). When an ``n_test`` column is present, a fold whose test size differs between the
-            method and the baseline is not paired (it cannot be the same split).
+            ignored). When an ``n_test`` column is present, a fold whose recorded test sizes differ between
+            the method and the baseline is not paired (it cannot be the same split).
         baseline: the method every other run is compared with.
         metric: the per-fold metric column.
 
@@ -181,7 +181,8 @@ def paired_comparison(
         common = ours.index.intersection(theirs.index)
         if has_n_test:
             n_ours, n_theirs = _per_fold(group, "n_test"), _per_fold(base, "n_test")
-            common = [k for k in common if n_ours.get(k) == n_theirs.get(k)]
+            # Only a known, different test size rules a fold out (a row without n_test cannot be checked).
+            common = [k for k in common if k not in n_ours or k not in n_theirs or n_ours[k] == n_theirs[k]]
         if len(common) == 0:
             continue
         stats = paired_stats(ours.loc[common].to_numpy(float), theirs.loc[common].to_numpy(float))

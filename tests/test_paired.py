@@ -69,6 +69,8 @@ def test_pairing_uses_common_folds_only_and_checks_test_sizes():
     results.loc[(results["method"] == "affectvlm") & (results["fold"] == "2"), "n_test"] = 18
     row = paired_comparison(results).iloc[0]
     assert row["n_folds"] == 1  # only fold 1 is the same split for both
+    results.loc[(results["method"] == "affectvlm") & (results["fold"] == "2"), "n_test"] = None
+    assert paired_comparison(results).iloc[0]["n_folds"] == 2  # an unknown size cannot rule fold 2 out
     assert row["mean_diff"] == pytest.approx(0.1 - 0.9)
     assert math.isnan(row["std_diff"]) and math.isnan(row["p_value"])
 

@@ -3,7 +3,8 @@
 Start it with ``fervlm app`` (or ``make app``, or ``streamlit run fervlm/app.py``). The page
 
 * loads a model: a trained checkpoint found under the outputs folder (``$FERVLM_OUTPUTS``, default
-  ``outputs``), a checkpoint path typed in, or, when there is none, an untrained zero-shot model on the
+  ``outputs``) or a fitted ``pixels`` baseline there (no Grad-CAM: the page says why), a checkpoint path
+  typed in, or, when there is none, an untrained zero-shot model on the
   tiny backbone so the page always works offline (its predictions are meaningless, and the page says so);
 * takes one sample: three view images (left, front, right), one mesh file rendered into the views on
   the fly, a 4D sequence (several mesh files) turned into dynamic images, or a synthetic face;
@@ -319,7 +320,14 @@ def show_result(predictor: Predictor, views: np.ndarray, caption: str, clock: St
     from fervlm.explain import overlay
 
     prediction = predictor.predict(views)
-    show_cams = st.checkbox("Grad-CAM heatmaps", value=True, key="gradcam")
+    if predictor.explainable:
+        show_cams = st.checkbox("Grad-CAM heatmaps", value=True, key="gradcam")
+    else:  # the pixels baseline: a linear model on grey pixels has no layers for Grad-CAM to explain
+        show_cams = False
+        st.info(
+            f"Grad-CAM does not apply to the **{predictor.method_name}** baseline: it is a linear classifier "
+            "on the principal components of grey pixels, with no network layers to explain."
+        )
     cams = predictor.gradcam(views, target_class=prediction.class_index) if show_cams else None
     clock.lap("prediction")
     st.session_state["prediction"] = prediction.as_dict()
@@ -350,6 +358,8 @@ def show_result(predictor: Predictor, views: np.ndarray, caption: str, clock: St
         st.dataframe(
             pd.DataFrame({"view": prediction.view_names, "weight": prediction.view_weights}), hide_index=True
         )
+    if not prediction.nearest_prompts:  # the pixels baseline uses no prompts
+        return
     st.markdown("**Nearest prompts** (cosine similarity to the fused embedding)")
     st.dataframe(
         pd.DataFrame(

@@ -161,13 +161,18 @@ def find_runs(outputs_root: str | Path = "outputs") -> list[RunInfo]:
     """Every ``last.ckpt`` with a ``config.json`` beside it under ``outputs_root``, sorted by path.
 
     Zero-shot and linear-probe folds keep no checkpoint (nothing is trained by gradient descent), so
-    only AffectVLM / MultiviewVLM / SMILE-VLM runs appear. A missing folder gives an empty list.
+    only AffectVLM / MultiviewVLM / SMILE-VLM runs appear, and the fitted ``pixels`` baselines
+    (``pixels.npz``, `fervlm.inference_pixels`) so the page can compare with them. A missing folder
+    gives an empty list.
     """
+    from fervlm.methods.pixels import PIXELS_FILE
+
     root = Path(outputs_root)
     if not root.is_dir():
         return []
     runs = []
-    for ckpt in sorted(root.rglob("last.ckpt")):
+    found = sorted([*root.rglob("last.ckpt"), *root.rglob(PIXELS_FILE)], key=lambda p: (p.parent, p.name))
+    for ckpt in found:
         config_path = ckpt.parent / "config.json"
         if not config_path.is_file():
             continue
@@ -177,6 +182,10 @@ def find_runs(outputs_root: str | Path = "outputs") -> list[RunInfo]:
             info = _read_json(config_path)
             config = info.get("config", {})
             method, backbone = str(config.get("method", "?")), str(config.get("backbone", "?"))
+            if ckpt.name == PIXELS_FILE:  # no backbone: say what the pixel model reads instead
+                from fervlm.inference_pixels import pixels_label
+
+                backbone = pixels_label(config)
             prompt_source = str(config.get("prompt_source", ""))
             fold = int(info["fold"]) if isinstance(info.get("fold"), int) else None
         except ValueError as err:
@@ -302,6 +311,9 @@ class Predictor:
         source: where the weights came from (a checkpoint path or a description).
         trained: False for an untrained model (its predictions are meaningless).
     """
+
+    #: Whether :meth:`gradcam` can explain the prediction (False for the pixel baseline).
+    explainable = True
 
     def __init__(
         self,
@@ -522,6 +534,9 @@ def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
     (a partly loaded model would predict silently wrong). The checkpoint is read with
     ``torch.load(weights_only=True)``, so a checkpoint file cannot run code.
 
+    A fold folder of the ``pixels`` baseline (or its ``pixels.npz``) gives a
+    `fervlm.inference_pixels.PixelsPredictor` instead (no network: no Grad-CAM, no prompts).
+
     Args:
         path: a fold folder holding ``config.json`` and ``last.ckpt``, or the checkpoint file itself.
         device: where the model runs.
@@ -531,10 +546,13 @@ def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
         CheckpointMismatchError: the checkpoint's method, classes or weights do not match the config.
         ValueError: an unreadable config or checkpoint, or a linear-probe run (those keep no checkpoint).
     """
+    from fervlm.inference_pixels import load_pixels_predictor, pixels_model_path
     from fervlm.methods.config import TrainConfig
     from fervlm.methods.factory import build_method
     from fervlm.prompts import PromptEmbeddingCache
 
+    if pixels_model_path(path) is not None:  # a fold of the pixel baseline: no checkpoint, a pixels.npz
+        return load_pixels_predictor(path)
     ckpt_path, config_path = _resolve_checkpoint(path)
     info = _read_json(config_path)
     if not isinstance(info.get("config"), dict):

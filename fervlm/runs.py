@@ -69,7 +69,7 @@ from fervlm.utils import atomic_write, data_kind
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = REPO_ROOT / "notebooks" / "params"
-KNOWN_METHODS = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe")
+KNOWN_METHODS = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe", "pixels")
 STATUS_FILE = "status.json"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 _FOLD_DIR = re.compile(r"^fold-(\d+)$")

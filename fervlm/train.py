@@ -9,6 +9,7 @@ Run folders (DESIGN.md "Run folders")::
         last.ckpt           the latest checkpoint (end of every epoch)
         history.csv         per-epoch loss parts and metrics (loss curves)
         predictions.csv     per test sample: label, prediction, class scores
+        pixels.npz          the fitted pixel baseline (method "pixels" only; fervlm.methods.pixels)
         metrics.json        written last: its presence marks the fold as finished
         logs/               Lightning's CSVLogger
       folds.csv, summary.json   (run_cv: per-fold scalars, mean ± std)
@@ -203,7 +204,7 @@ def evaluate_method(method: Any, loader: Any, classes: Sequence[str]) -> tuple[d
     from fervlm.pseudo import kmeans_clusters
 
     method.eval()
-    device = next(method.parameters()).device
+    device = next(method.parameters(), torch.empty(0)).device  # the pixel baseline has no parameters
     preds, scores, embeddings, labels, rows = [], [], [], [], []
     for batch in loader:
         batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
@@ -270,8 +271,11 @@ def _fit_split(
     val_rows = None
     if config.val_fraction > 0:
         train_rows, val_rows = validation_split(table, train_rows, config.val_fraction, seed=config.seed)
-    size = config.image_size or method.backbone.image_size
-    mean, std = normalization_of(method.backbone.preprocess_val)
+    if config.method == "pixels":  # no network: grey pixels at the baseline's own size, in [0, 1]
+        size, (mean, std) = config.pixels_size, ((0.0,) * 3, (1.0,) * 3)
+    else:
+        size = config.image_size or method.backbone.image_size
+        mean, std = normalization_of(method.backbone.preprocess_val)
     datamodule = FERDataModule(
         table, root, train_rows, test_rows, classes, views=config.views, image_size=size, mean=mean, std=std,
         batch_size=config.batch_size, augment=config.augment, two_views=config.method == "smilevlm",
@@ -302,6 +306,8 @@ def _fit_split(
         method.to("cpu")
     elif config.method == "linearprobe":
         fit_info["probe"] = method.fit_probe(datamodule.plain_dataloader("train"))
+    elif config.method == "pixels":  # saves the fitted pipeline as fold-KK/pixels.npz
+        fit_info["pixels"] = method.fit(datamodule.plain_dataloader("train"), run_dir if is_zero else None)
     metrics, predictions = evaluate_method(method, datamodule.test_dataloader(), classes)
     source = table if test_table is None else test_table
     if "sample_id" in source.columns:

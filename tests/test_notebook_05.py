@@ -10,6 +10,7 @@ import papermill as pm
 import pytest
 
 from fervlm.ablations import ablation_plan, variant_group
+from fervlm.evaluate import read_metrics
 from fervlm.methods.config import LOSS_TERMS, load_config
 from fervlm.viz.ablations import QUICK_VARIANTS, AblationsConfig, ablation_table
 
@@ -107,4 +108,8 @@ def test_notebook_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for variant in results["variant"]:
         assert (out / "affectvlm" / variant / "fold-00" / "metrics.json").is_file()
     assert results["accuracy"].between(0, 1).all() and results.loc[0, "delta_accuracy"] == 0
+    versus = pd.read_csv(out / "versus_pixels.csv")  # every variant against the pixel baseline, same fold
+    assert list(versus["run"]) == [f"affectvlm/{v}" for v in results["variant"]]
+    pixels = read_metrics(out / "pixels" / "fold-00" / "metrics.json")["accuracy"]
+    assert versus["mean_diff"].to_numpy() == pytest.approx(results["accuracy"].to_numpy() - pixels)
     assert elapsed < 300  # ~1 min on an idle 2-core machine; headroom for a loaded test run

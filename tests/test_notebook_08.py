@@ -68,8 +68,9 @@ def test_notebook_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert (out / name).stat().st_size > 0, name
     table = pd.read_csv(out / "table_v.csv", index_col=[0, 1])
     assert list(table.columns[:5]) == ["positive", "negative", "surprise", "repression", "others"]
-    configs = [f"smilevlm/{v}" for v in ("left", "right", "front", "multiview")]
-    assert list(table.loc["F1-score"].index) == configs
+    configs = [f"{m}/{v}" for m in ("smilevlm", "pixels") for v in ("left", "right", "front", "multiview")]
+    assert list(table.loc["F1-score"].index) == configs  # the pixel baseline beside SMILE-VLM
+    assert (out / "pixels" / "multiview" / "fold-00" / "pixels.npz").is_file()
     assert table.loc["F1-score"].drop(columns="accuracy").to_numpy().min() >= 0
     assert (out / "smilevlm" / "multiview" / "summary.json").is_file()
     assert elapsed < 300  # ~40 s on an idle 2-core machine; headroom for a loaded test run

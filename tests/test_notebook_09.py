@@ -69,8 +69,16 @@ def _run(tmp_path: Path, results_csv: Path) -> tuple[Path, str]:
 def test_notebook_on_hand_made_and_missing_results(tmp_path: Path) -> None:
     results = tmp_path / "outputs" / "quick" / "results.csv"
     results.parent.mkdir(parents=True)
-    _hand_made().to_csv(results, index=False)
+    pixels = pd.DataFrame({
+        "notebook": "02_affectvlm", "dataset": "synthetic_bu3dfe", "method": "pixels", "variant": "pixels",
+        "fold": ["0", "1"], "accuracy": [0.80, 0.60], "profile": "quick", "data_kind": "",
+    })
+    pd.concat([_hand_made(), pixels]).to_csv(results, index=False)
     out, text = _run(tmp_path / "a", results)
+    versus = pd.read_csv(out / "versus_pixels.csv")  # affectvlm paired with the pixels run of notebook 02
+    assert len(versus) == 1 and versus.loc[0, "method"] == "affectvlm" and versus.loc[0, "n_folds"] == 2
+    assert versus.loc[0, "mean_diff"] == pytest.approx(-0.10) and not versus.loc[0, "beats"]
+    assert "synthetic_bu3dfe: no method beats the pixels baseline" in text
     table = pd.read_csv(out / "table_bu3dfe_I.csv")
     assert "NOT the benchmark" in " ".join(table["data"]) and 92.63 in set(table["accuracy"])
     assert "UMAP skipped" in text

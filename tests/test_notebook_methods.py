@@ -217,13 +217,14 @@ def test_02_affectvlm_runs(smoke_root: Path) -> None:
     out, executed = _run("02_affectvlm", smoke_root)
     _check_figures(out, ["loss_curves", "fold_accuracy", "confusion_matrix", "per_class_f1"])
     assert _images(executed) == 4
-    for variant in ("affectvlm", "zeroshot", "linearprobe"):
+    for variant in ("affectvlm", "zeroshot", "linearprobe", "pixels"):
         metrics = json.loads((out / variant / "fold-00" / "metrics.json").read_text())
         assert metrics["method"] == variant and metrics["n_test"] > 0
     history = pd.read_csv(out / "affectvlm" / "fold-00" / "history.csv")
     assert {"train_align_loss", "train_mc_loss", "train_mt_loss", "train_alpha"} <= set(history.columns)
     results = pd.read_csv(out / "results.csv")
-    assert results["run"].tolist() == ["affectvlm", "zeroshot", "linearprobe"]
+    assert results["run"].tolist() == ["affectvlm", "zeroshot", "linearprobe", "pixels"]
+    assert "mean_diff" in _text(executed)  # the runs paired with the pixel baseline, fold by fold
     assert "not benchmark results" in json.dumps(executed)
 
 

@@ -1,4 +1,4 @@
-"""The methods as LightningModules: AffectVLM, MultiviewVLM, SMILE-VLM and two baselines.
+"""The methods as LightningModules: AffectVLM, MultiviewVLM, SMILE-VLM, two baselines, and a pixel baseline.
 
 ``build_method(config, table)`` builds any of them from a flat :class:`TrainConfig`.
 """
@@ -9,6 +9,7 @@ from fervlm.methods.baselines import LinearProbe, ZeroShot
 from fervlm.methods.config import METHOD_NAMES, PAPER_PROFILE, TrainConfig, load_config
 from fervlm.methods.factory import METHODS, build_method, resolve_classes
 from fervlm.methods.multiviewvlm import MultiviewVLM
+from fervlm.methods.pixels import PixelsBaseline
 from fervlm.methods.prompting import PromptTable
 from fervlm.methods.smilevlm import SmileVLM
 
@@ -20,6 +21,7 @@ __all__ = [
     "FERMethod",
     "LinearProbe",
     "MultiviewVLM",
+    "PixelsBaseline",
     "PromptTable",
     "SmileVLM",
     "TrainConfig",

@@ -32,7 +32,7 @@ __all__ = [
     "parse_set",
 ]
 
-METHOD_NAMES = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe")
+METHOD_NAMES = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe", "pixels")
 #: Methods trained with batch-wide losses (need >= 2 samples per global batch).
 TRAINED_METHODS = ("affectvlm", "multiviewvlm", "smilevlm")
 #: Loss-term names each method's loss accepts in ``disabled_losses`` (ablations).
@@ -42,6 +42,7 @@ LOSS_TERMS = {
     "smilevlm": ("bt", "align", "red"),
     "zeroshot": (),
     "linearprobe": (),
+    "pixels": (),
 }
 
 #: The quick profile (synthetic data, 2-core CPU, 10 folds of one method in about 4 minutes), measured on
@@ -96,7 +97,7 @@ class TrainConfig:
     """Everything a training run needs, flat (one ``--set key=value`` per field).
 
     Attributes:
-        method: one of ``affectvlm, multiviewvlm, smilevlm, zeroshot, linearprobe``.
+        method: one of ``affectvlm, multiviewvlm, smilevlm, zeroshot, linearprobe, pixels``.
         backbone, weights: `fervlm.backbones.create_backbone` name and weights (None = random).
         unlocked_visual_groups: None trains the whole image tower; k locks all but its last k groups.
         views: view names (``left``/``front``/``right``) or yaws; ``("front",)`` is the single-view variant.
@@ -116,6 +117,8 @@ class TrainConfig:
         pseudo_init: round-0 pseudo-labels, ``"zeroshot"`` or ``"kmeans"``; recluster_every (epochs);
             kmeans_n_init (restarts).
         probe_c: inverse regularisation of the linear probe (scikit-learn ``C``).
+        pixels_size, pixels_pca, pixels_c: the ``pixels`` baseline (`fervlm.methods.pixels`): side length
+            of the grey-scale views, number of PCA components, inverse regularisation of its classifier.
         accelerator, devices, strategy, num_nodes, precision: Lightning trainer settings;
             ``devices > 1`` or ``num_nodes > 1`` means DDP (``strategy`` ``"ddp"`` or ``"ddp_spawn"``).
         num_workers: loader workers (None = min(2, CPUs)).
@@ -164,6 +167,10 @@ class TrainConfig:
     disabled_losses: tuple[str, ...] = ()
     # Linear probe
     probe_c: float = 1.0
+    # Pixel baseline (fervlm.methods.pixels)
+    pixels_size: int = 32
+    pixels_pca: int = 60
+    pixels_c: float = 0.1
     # Trainer
     accelerator: str = "auto"
     devices: int | str = 1
@@ -234,7 +241,7 @@ class TrainConfig:
             raise bad("views", "a view is listed twice")
         ints_min = {
             "epochs": 1, "batch_size": 1, "folds": 2, "recluster_every": 1, "kmeans_n_init": 1,
-            "num_nodes": 1,
+            "num_nodes": 1, "pixels_size": 4, "pixels_pca": 1,
         }
         for name, low in ints_min.items():
             value = getattr(self, name)
@@ -244,7 +251,7 @@ class TrainConfig:
             raise bad("batch_size", f"{self.method} uses batch-wide losses (negatives): need >= 2")
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 16):
             raise bad("image_size", "must be None (the backbone's size) or an integer >= 16")
-        for name in ("lr", "tau_p", "probe_c"):
+        for name in ("lr", "tau_p", "probe_c", "pixels_c"):
             if not float(getattr(self, name)) > 0:
                 raise bad(name, "must be > 0")
         for name in ("weight_decay", "lambda_align", "lambda_mc", "lambda_mt", "lambda_mv", "lambda_pn",

@@ -12,6 +12,7 @@ from fervlm.methods.base import FERMethod
 from fervlm.methods.baselines import LinearProbe, ZeroShot
 from fervlm.methods.config import TrainConfig, check_views_in_table
 from fervlm.methods.multiviewvlm import MultiviewVLM
+from fervlm.methods.pixels import PixelsBaseline
 from fervlm.methods.prompting import PromptTable
 from fervlm.methods.smilevlm import SmileVLM
 
@@ -55,7 +56,7 @@ def build_method(
     classes: Sequence[str] | None = None,
     device: str = "cpu",
     prompt_cache: Any = None,
-) -> FERMethod:
+) -> FERMethod | PixelsBaseline:
     """Build the configured method for an index table.
 
     Creates the backbone (`fervlm.backbones.create_backbone`, text tower frozen), the prompt bank
@@ -68,6 +69,8 @@ def build_method(
         classes: override the class list (default: :func:`resolve_classes`).
         device: where the backbone is created.
         prompt_cache: an optional `fervlm.prompts.PromptEmbeddingCache` shared across folds.
+
+    ``method="pixels"`` builds the classical baseline (`fervlm.methods.pixels`): no backbone, no prompts.
     """
     from fervlm.backbones import create_backbone
     from fervlm.prompts import class_prototypes
@@ -77,6 +80,8 @@ def build_method(
     names, bank = resolve_classes(config, table)
     if classes is not None:
         names, bank = list(classes), bank.subset(list(classes))
+    if config.method == "pixels":
+        return PixelsBaseline(config, names)
     backbone = create_backbone(
         config.backbone, weights=config.weights, device=device, freeze_text=True,
         unlocked_visual_groups=config.unlocked_visual_groups,

@@ -51,21 +51,23 @@ class MicroConfig(TrainingNotebookConfig):
     """The validated parameters of notebook 08: the training parameters of notebooks 02–04, plus
 
     Attributes:
-        methods: trained methods to run on every view configuration (SMILE-VLM in the paper).
+        methods: methods to run on every view configuration (SMILE-VLM in the paper): trained methods
+            and the ``pixels`` baseline.
         view_sets: which of `VIEW_SETS` to train (Table V: all four).
     """
 
     dataset: str = "synthetic_4dme"
     dataset_root: str = "data/synthetic/4dme"
-    methods: list[str] = field(default_factory=lambda: ["smilevlm"])
+    methods: list[str] = field(default_factory=lambda: ["smilevlm", "pixels"])
     view_sets: list[str] = field(default_factory=lambda: list(VIEW_SETS))
     output_dir: str = "outputs/quick/08_micro_expressions"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        bad = [m for m in self.methods if m not in TRAINED_METHODS]
+        allowed = [*TRAINED_METHODS, "pixels"]  # pixels: the classical baseline (fervlm.methods.pixels)
+        bad = [m for m in self.methods if m not in allowed]
         if bad or not self.methods:
-            raise ValueError(f"methods={self.methods!r}: choose one or more of {list(TRAINED_METHODS)}")
+            raise ValueError(f"methods={self.methods!r}: choose one or more of {allowed}")
         unknown = [v for v in self.view_sets if v not in VIEW_SETS]
         if unknown or not self.view_sets:
             raise ValueError(f"view_sets={self.view_sets!r}: choose from {list(VIEW_SETS)}")

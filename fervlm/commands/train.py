@@ -28,6 +28,11 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         help="base settings: quick (synthetic data, tiny backbone, CPU; default) or paper (ViT-B/16, GPU)",
     )
     p.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    p.add_argument(
+        "--force", action="store_true",
+        help="discard the fold's previous checkpoint and results and run it from scratch (needed to "
+        "re-run a fold with other settings)",
+    )
 
 
 def load_args_config(args: argparse.Namespace) -> TrainConfig:
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_args_config(args)
     from fervlm.train import fit_fold, fold_dir
 
-    metrics = fit_fold(config, args.index, args.fold, args.out)
+    metrics = fit_fold(config, args.index, args.fold, args.out, force=args.force)
     if metrics:
         line = (
             f"{config.method} fold {args.fold}: accuracy {metrics['accuracy']:.3f}, "

@@ -24,6 +24,7 @@ __all__ = [
     "check_fold_settings",
     "check_render_settings",
     "describe_changes",
+    "record_render_settings",
 ]
 
 #: Training keys that never change a result: display, and loader workers (augmentation is keyed on
@@ -114,40 +115,45 @@ def check_fold_settings(run_dir: Path, config: Any, force: bool = False) -> None
         )
 
 
-def check_render_settings(out: Path, settings: Mapping[str, Any], force: bool = False) -> None:
+def check_render_settings(out: Path, settings: Mapping[str, Any]) -> None:
     """Refuse to reuse a prepared cache whose images were rendered with other settings.
 
-    ``settings`` are those that change every image (size, mode, frames, pooling, render options);
-    views are keyed by the file names already (``left.png``, ``yaw45.png``), so adding a view to a
-    cache is fine. A cache made before ``render.json`` existed is checked on its image size (the
-    one setting an image shows). On success the settings are recorded (``out/render.json``).
+    ``settings`` are those that change every image (size, mode, and for 4D data frames and pooling,
+    render options); views are keyed by the file names already (``left.png``, ``yaw45.png``), so
+    adding a view to a cache is fine. A cache made before ``render.json`` existed is checked on its
+    image size (the one setting an image shows). Record the settings with
+    :func:`record_render_settings` once the cache is known to match them.
 
     Raises:
         ValueError: one line naming the folder, the differing keys and the ways out.
     """
+    recorded = _recorded_render_settings(out)
+    if recorded is not None:
+        changes = changed_keys(recorded, settings)
+    else:
+        size = _existing_image_size(out / "images")
+        changes = [] if size in (None, settings.get("size")) else [("size", size, settings.get("size"))]
+    if changes:
+        raise ValueError(
+            f"{out}: its images were rendered with other settings ({describe_changes(changes)}); "
+            "use --force to re-render every image, or a new --out"
+        )
+
+
+def record_render_settings(out: Path, settings: Mapping[str, Any]) -> None:
+    """Write ``out/render.json`` (unless it already holds ``settings``)."""
     from fervlm.utils import atomic_write_text
 
-    path = out / RENDER_FILE
-    recorded: dict[str, Any] | None = None
-    if path.is_file():
-        try:
-            recorded = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            recorded = None
-    if not force:
-        way_out = "use --force to re-render every image, or a new --out"
-        if recorded is not None:
-            changes = changed_keys(recorded, settings)
-        else:
-            size = _existing_image_size(out / "images")
-            changes = [] if size in (None, settings.get("size")) else [("size", size, settings.get("size"))]
-        if changes:
-            raise ValueError(
-                f"{out}: its images were rendered with other settings ({describe_changes(changes)}); "
-                f"{way_out}"
-            )
-    if recorded != dict(settings):
-        atomic_write_text(path, json.dumps(dict(settings), indent=2, sort_keys=True) + "\n")
+    if _recorded_render_settings(out) != dict(settings):
+        atomic_write_text(out / RENDER_FILE, json.dumps(dict(settings), indent=2, sort_keys=True) + "\n")
+
+
+def _recorded_render_settings(out: Path) -> dict[str, Any] | None:
+    try:
+        recorded = json.loads((out / RENDER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
 
 
 def _existing_image_size(images: Path) -> int | None:

@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--subset", default=None, help="adapter subset, e.g. I / II (BU-3DFE), six (Bosphorus)")
     p.add_argument("--masks", action="store_true", help="also write per-view AU masks where a sidecar exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="re-render every sample, also those whose images exist (to change settings)")  # fmt: skip
     return p
 
 
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         masks=args.masks,
         progress=not args.no_progress,
+        force=args.force,
     )
     print(result.summary())
     return 1 if result.n_failed else 0

@@ -41,9 +41,12 @@ def ensure_writable(folder: str | os.PathLike[str]) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _probe(folder)
     except OSError as exc:
         raise with_path(exc, folder) from exc
+    try:
+        _probe(folder)
+    except OSError as exc:  # name the folder, not the probe's random file name
+        raise type(exc)(exc.errno, exc.strerror or str(exc), str(folder)) from exc
     return folder
 
 

@@ -619,7 +619,10 @@ def sweep(
         One row per item: notebook, dataset, method, status (done / skipped / failed), seconds, error,
         output_dir, log, notebook_file. `<root>/<profile>/results.csv` is rewritten when metrics exist.
     """
+    from fervlm.outdir import ensure_writable
+
     profile = load_profile(profile)
+    ensure_writable(root)  # before the first notebook runs, not inside it
     items = plan_sweep(profile, notebooks, datasets, methods, folds, root)
     todo = [it for it in items if force or not is_finished(it.output_dir)]
     kernel_name = resolve_kernel(kernel) if todo else kernel or ""

@@ -67,7 +67,13 @@ class RandomStates(pl.Callback):
         kind, key, pos, has_gauss, gauss = np.random.get_state()
         state: dict[str, Any] = {
             "python": random.getstate(),
-            "numpy": (str(kind), torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+            "numpy": (
+                str(kind),
+                torch.from_numpy(key.astype(np.int64)),
+                int(pos),
+                int(has_gauss),
+                float(gauss),
+            ),
             "torch": torch.get_rng_state(),
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():

@@ -110,9 +110,7 @@ def check_fold_settings(run_dir: Path, config: Any, force: bool = False) -> None
     changes = changed_keys(recorded, config.to_dict(), defaults, ignore=NON_RESULT_KEYS)
     if changes:
         state = "finished" if (run_dir / "metrics.json").is_file() else "started"
-        raise ValueError(
-            f"{run_dir}: {state} with other settings ({describe_changes(changes)}); {way_out}"
-        )
+        raise ValueError(f"{run_dir}: {state} with other settings ({describe_changes(changes)}); {way_out}")
 
 
 def check_render_settings(out: Path, settings: Mapping[str, Any]) -> None:

@@ -28,7 +28,8 @@ def test_describe_oserror_names_the_path_and_the_meaning():
     assert describe_oserror(OSError(errno.ENOSPC, "No space left on device", "/d/x.png")) == (
         "/d/x.png: No space left on device (ENOSPC)"
     )
-    assert describe_oserror(OSError(errno.EXDEV, "x", "/a", None, "/b")).startswith("/a -> /b: Invalid cross-device")
+    two = OSError(errno.EXDEV, "x", "/a", None, "/b")
+    assert describe_oserror(two) == "/a -> /b: Invalid cross-device link (EXDEV)"
     assert describe_oserror(OSError("odd")) == "(no file named by the system): odd"
 
 
@@ -68,7 +69,7 @@ def test_read_only_folder_as_a_user_meets_it(shared_tmp):
     synth = _run_as_other_user(["synth", "--layout", "bu3dfe", "--out", str(read_only), "--subjects", "1"])
     assert synth.returncode == 1
     assert synth.stderr.strip() == f"fervlm synth: error: {read_only}: Permission denied (EACCES)"
-    folds = _run_as_other_user(["folds", "--index", str(index), "--k", "2", "--out", str(read_only / "f.json")])
+    folds = _run_as_other_user(["folds", "--index", str(index), "--k", "2", "--out", str(read_only / "f")])
     assert folds.returncode == 1
     assert folds.stderr.strip() == f"fervlm folds: error: {read_only}: Permission denied (EACCES)"
     assert list(read_only.iterdir()) == []
@@ -106,10 +107,11 @@ def test_read_only_output_is_one_line_before_any_work(command, read_only, tmp_pa
         "cv": ["--method", "zeroshot", "--index", str(index), "--out", str(read_only)],
         "folds": ["--index", str(index), "--k", "2", "--out", str(read_only / "folds.json")],
         "sweep": ["--profile", "quick", "--output-root", str(read_only), "--notebooks", "01"],
-        "index": ["--dataset", "manifest", "--root", str(tmp_path / "none.csv"), "--out", str(read_only / "i.csv")],
+        "index": ["--dataset", "manifest", "--root", str(tmp_path / "no.csv"), "--out", str(read_only / "i")],
     }[command]
     code = main([command, *args])
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.count("\n") == 0, err
-    assert err.startswith(f"fervlm {command}: error: {read_only}") and err.endswith("Permission denied (EACCES)")
+    assert err.startswith(f"fervlm {command}: error: {read_only}")
+    assert err.endswith("Permission denied (EACCES)")
     assert _files(read_only) == []

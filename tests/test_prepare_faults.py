@@ -89,7 +89,8 @@ def test_size_is_checked_once_before_any_work(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"^size=0: expected a positive image size in pixels$"):
         prepare(_index(tmp_path / "raw2"), out, size=0, progress=False)
     assert main(_cli(manifest, out, "--size", "0")) == 2
-    assert _one_line_error(capsys) == "fervlm prepare: error: size=0: expected a positive image size in pixels"
+    expected = "fervlm prepare: error: size=0: expected a positive image size in pixels"
+    assert _one_line_error(capsys) == expected
     assert not out.exists()
 
 
@@ -150,7 +151,8 @@ def test_full_disk_stops_the_job_and_keeps_the_reasons(tmp_path, monkeypatch, ca
     monkeypatch.setattr(fervlm.prepare, "atomic_write", disk.atomic_write)
     assert main(_cli(manifest, out)) == 1
     err = _one_line_error(capsys)
-    assert err == f"fervlm prepare: error: {out / 'images/manifest/s1/front.png'}: No space left on device (ENOSPC)"
+    where = out / "images/manifest/s1/front.png"
+    assert err == f"fervlm prepare: error: {where}: No space left on device (ENOSPC)"
     # The bad scan's reason was written when it failed, before the disk filled up.
     failures = pd.read_csv(out / "failures.csv")
     assert [Path(f).name for f in failures["file"]] == ["a_bad.wrl"] and "ENOSPC" not in failures.to_csv()

@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--masks", action="store_true", help="also write per-view AU masks where a sidecar exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
-                   help="re-render every sample, also those whose images exist (to change settings)")  # fmt: skip
+                   help="re-render every sample, also those already done (to change settings)")  # fmt: skip
     return p
 
 

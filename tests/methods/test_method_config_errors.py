@@ -25,7 +25,8 @@ def test_malformed_yaml_names_the_file_and_the_place(tmp_path):
     with pytest.raises(ValueError) as err:
         load_config(path)
     message = str(err.value)
-    assert "\n" not in message and message.startswith(f"config file {path}: not valid YAML (line 3, column 6)")
+    assert "\n" not in message
+    assert message.startswith(f"config file {path}: not valid YAML (line 3, column 6)")
 
 
 @pytest.mark.parametrize(

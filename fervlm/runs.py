@@ -280,6 +280,26 @@ def is_finished(run_dir: str | os.PathLike[str]) -> bool:
     return bool(status) and status.get("status") == "done"
 
 
+#: Parameters that choose *how much* an item runs, not what its results are: a finished item may be
+#: extended (more folds resume the finished ones) without counting as run with other parameters.
+_EXTENT_PARAMETERS = ("run_folds", "output_dir", "num_workers")
+
+
+def changed_parameters(item: RunItem) -> list[tuple[str, Any, Any]]:
+    """The parameters whose values differ from those the item's folder was run with (its
+    `config.yaml`), as ``(key, old, new)``; empty when the folder holds no run."""
+    from fervlm.fingerprint import changed_keys
+
+    path = item.output_dir / "config.yaml"
+    if not path.is_file():
+        return []
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        saved = {"config.yaml": "unreadable"}
+    return changed_keys(saved, item.parameters, ignore=_EXTENT_PARAMETERS)
+
+
 # ---------------------------------------------------------------------------------------------
 # Kernel
 
@@ -498,16 +518,20 @@ def plan_sweep(
 
 
 def plan_table(items: Sequence[RunItem]) -> pd.DataFrame:
-    """The plan as a table: one row per item, with its state on disk (done / failed / pending)."""
+    """The plan as a table: one row per item, with its state on disk (done / failed / pending, or
+    "done, other parameters" for a finished item whose parameters changed since)."""
     rows = []
     for it in items:
         status = read_status(it.output_dir)
+        state = status.get("status", "pending") if status else "pending"
+        if state == "done" and changed_parameters(it):
+            state = "done, other parameters"  # refused without --force
         rows.append(
             {
                 "notebook": it.notebook,
                 "dataset": it.dataset or "",
                 "method": it.method or "",
-                "state": status.get("status", "pending") if status else "pending",
+                "state": state,
                 "parameters": ", ".join(it.parameters),
                 "output_dir": str(it.output_dir),
             }
@@ -553,9 +577,22 @@ def run_item(
     """
     import papermill
 
+    from fervlm.fingerprint import describe_changes
+
+    changes = changed_parameters(item)
     if not force and is_finished(item.output_dir):
+        if changes:  # its results are not those of the parameters asked for: say so, touch nothing
+            error = (
+                f"{item.output_dir}: finished with other parameters ({describe_changes(changes)}); "
+                "--force runs it again from scratch, or use a new --output-root"
+            )
+            return ItemResult(item, "failed", error=error, notebook=item.executed_path)
         return ItemResult(item, "skipped", notebook=item.executed_path)
     out = item.output_dir
+    if force and changes:
+        import shutil
+
+        shutil.rmtree(out)  # its checkpoints and metrics belong to the old parameters
     out.mkdir(parents=True, exist_ok=True)
     (out / STATUS_FILE).unlink(missing_ok=True)
     kernel = kernel or resolve_kernel()

@@ -32,8 +32,9 @@ Notebook ↔ sweep contract (every notebook in `notebooks/` follows it):
      fold under ``fold-KK/metrics.json`` (`fervlm.train`) and/or one for the whole item (`fervlm.evaluate.
      write_metrics`), optionally recording ``"data_kind": "synthetic" | "real"``;
    * ``status.json`` — written last and atomically: ``{"status": "done" | "failed", ...}``. An item whose
-     status is ``done`` is skipped on re-run (unless forced); any other item is run again in the same folder,
-     so a notebook can resume from its checkpoints.
+     status is ``done`` is skipped on re-run — unless its parameters changed since (``config.yaml``; then it
+     is reported as failed, naming them) or it is forced (then it runs again from an emptied folder); any
+     other item is run again in the same folder, so a notebook can resume from its checkpoints.
 4. The notebook's working directory is the repository root, so relative paths in a profile
    (``dataset_roots``) are relative to it; ``output_dir`` is passed as an absolute path.
 
@@ -560,14 +561,16 @@ def run_item(
 ) -> ItemResult:
     """Execute one item with papermill into its run folder; never raises for a failing notebook.
 
-    A finished item (status ``done``) is skipped unless `force`. Otherwise the old status is removed first
+    A finished item (status ``done``) is skipped unless `force`, or reported as failed when its parameters
+    changed since (`changed_parameters`). `force` empties the item's folder first. Otherwise the old status is
+    removed first
     (so an interrupted run never looks finished), the run info is written, the notebook executes as
     `<stem>.partial.ipynb` with the kernel's output going to `log.txt`, and on success it is renamed to
     `<stem>.ipynb`; `status.json` is written last, atomically.
 
     Args:
         item: from `plan_sweep`.
-        force: run even when finished.
+        force: run from scratch (the folder emptied) even when finished.
         kernel: Jupyter kernel name; default `resolve_kernel()`.
         timeout: per-cell execution timeout in seconds (default: none).
         argv: the command line recorded in `command.txt` (default `sys.argv`).
@@ -589,10 +592,12 @@ def run_item(
             return ItemResult(item, "failed", error=error, notebook=item.executed_path)
         return ItemResult(item, "skipped", notebook=item.executed_path)
     out = item.output_dir
-    if force and changes:
+    if force and out.is_dir():
         import shutil
 
-        shutil.rmtree(out)  # its checkpoints and metrics belong to the old parameters
+        # From scratch: fold checkpoints and metrics left there would be resumed or skipped by the
+        # notebook, and refused when their settings differ (fervlm.fingerprint).
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / STATUS_FILE).unlink(missing_ok=True)
     kernel = kernel or resolve_kernel()

@@ -11,8 +11,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="render every sample's views / dynamic images and write OUT/index.csv",
         description="Index a dataset (fervlm.datasets.load_index), render each 3D scan's views or each 4D "
         "sequence's dynamic images into OUT/images/, write the prepared table OUT/index.csv and the bad "
-        "files to OUT/failures.csv. Resumable: samples whose images exist are skipped. Exits 1 when any "
-        "sample failed.",
+        "files to OUT/failures.csv. Resumable: samples whose images exist are skipped (with the same size "
+        "and mode only, see OUT/render.json; --force re-renders). Exits 1 when any sample failed.",
     )
     p.add_argument("--dataset", required=True, help="bu3dfe, bu4dfe, bosphorus, bp4d, 4dme, manifest, views")
     p.add_argument("--root", required=True, help="the dataset's root folder")

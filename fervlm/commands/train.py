@@ -51,7 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="train and evaluate one fold (resumable)",
         description="Train one method on fold K of subject-independent k-fold CV and write "
         "OUT/fold-KK/{metrics.json, history.csv, predictions.csv, config.json, last.ckpt}. A finished "
-        "fold is skipped; an interrupted one resumes from last.ckpt. Multi-GPU: --set devices=N "
+        "fold is skipped; an interrupted one resumes from last.ckpt (both only with the settings it was run "
+        "with; --force runs it again from scratch). Multi-GPU: --set devices=N "
         "(DDP); see fervlm.train for multi-node (torchrun/SLURM).",
     )
     add_common_arguments(p)

@@ -2,7 +2,9 @@
 
 Long jobs (`fervlm prepare`, training runs) may be killed at any moment; a reader must then find either the
 old file, the complete new file, or nothing — never half a PNG. Every writer therefore writes to a temporary
-name in the destination folder (same file system, so the final `os.replace` is an atomic rename).
+name in the destination folder (same file system, so the final `os.replace` is an atomic rename). The file
+gets the permissions a plain ``open()`` gives (0666 minus the umask), not the temporary file's 0600, so shared
+datasets and results stay readable to colleagues.
 """
 
 from __future__ import annotations

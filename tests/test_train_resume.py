@@ -51,6 +51,17 @@ def test_killed_and_resumed_fold_equals_an_uninterrupted_one(index, tmp_path, me
     assert _outputs(run) == _outputs(fold_dir(tmp_path / "straight", 0))
 
 
+def test_results_do_not_depend_on_loader_workers(index, tmp_path):
+    """Why `num_workers` may change on resume: augmentation is keyed on (seed, epoch, row), not drawn
+    from each worker's stream."""
+    config = dict(BASE, method="affectvlm", epochs=2)
+    fit_fold(config, index, 0, tmp_path / "main")
+    with pytest.raises(SystemExit):
+        fit_fold(dict(config, num_workers=2), index, 0, tmp_path / "workers", callbacks=[_KillAt(1)])
+    fit_fold(dict(config, num_workers=1), index, 0, tmp_path / "workers")
+    assert _outputs(fold_dir(tmp_path / "workers", 0)) == _outputs(fold_dir(tmp_path / "main", 0))
+
+
 def test_resume_with_other_settings_is_refused_naming_the_keys(index, tmp_path):
     config = dict(BASE, method="affectvlm", epochs=2)
     with pytest.raises(SystemExit):

@@ -45,7 +45,8 @@ def usable_checkpoint(ckpt: Path, what: str = "this fold", move: bool = True) ->
         if not isinstance(state, dict) or "state_dict" not in state:
             raise ValueError("not a Lightning checkpoint (no state_dict)")
     except Exception as exc:  # any failure to load means: cannot resume from this file
-        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        # The first sentence: torch appends paragraphs of advice that would break the one line.
+        reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
         aside = ckpt.with_name(ckpt.name + CORRUPT_SUFFIX)
         if move:
             ckpt.replace(aside)

@@ -465,12 +465,13 @@ def cross_dataset(
     test_index: str | Path,
     out_dir: str | Path,
     classes: Sequence[str] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Train on one table, test on another, on a restricted class set (METHODS.md §5).
 
     E.g. train on BU-4DFE and test on BP4D tasks T1/T8: ``classes=("happiness", "disgust")``. Rows
     of either table whose label is not in ``classes`` are left out. Results go to ``out_dir``
-    (same files as a fold folder).
+    (same files as a fold folder; resumed, skipped, refused or forced as in :func:`fit_fold`).
     """
     config = _as_config(config)
     if classes is not None:
@@ -488,5 +489,5 @@ def cross_dataset(
     info = {"train_index": str(train_index), "test_index": str(test_index)}
     return _fit_split(
         config, train_table, train_root, train_rows, test_rows, Path(out_dir), info,
-        test_table=test_table, test_root=test_root,
+        test_table=test_table, test_root=test_root, force=force,
     )

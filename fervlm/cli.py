@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:  # bad input: one line, non-zero exit
         print(f"fervlm {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a read-only folder, a full disk, ...: the path and what the system said
+        from fervlm.outdir import describe_oserror
+
+        print(f"fervlm {args.command}: error: {describe_oserror(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

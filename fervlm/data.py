@@ -15,6 +15,11 @@ Design points (why):
   drawn* transform from {horizontal flip, rotation ±10°, random resized crop (scale 0.8–1), scale
   jitter}; e.g. the front view flipped while the left one is cropped. ``augment="same"`` draws one
   transform and applies it to all views (the ablation), ``"none"`` disables augmentation.
+* **Augmentation draws are keyed on (seed, epoch, row, draw)**, not taken from a running random
+  stream: the training sampler hands every index over with its epoch, and the dataset seeds a
+  private torch generator state from that key. A run resumed at epoch ``k`` therefore draws exactly
+  what the uninterrupted run drew at epoch ``k`` (bit-identical resume on CPU, tested), whatever the
+  number of loader workers.
 * **Prompts are not drawn here.** The text tower is frozen, so prompt embeddings are computed once
   (`fervlm.methods.prompting`) and the *method* draws prompt ids in its training step. That lets
   pseudo-labels (MultiviewVLM) change between epochs even with persistent loader workers, whose
@@ -48,6 +53,7 @@ __all__ = [
     "FERDataModule",
     "GlobalBatchSampler",
     "MultiviewDataset",
+    "augmentation_seed",
     "default_num_workers",
     "load_table",
     "make_toy_table",
@@ -146,6 +152,16 @@ def view_augmentations(size: int) -> list[v2.Transform]:
     ]
 
 
+def augmentation_seed(seed: int, epoch: int, row: int, draw: int) -> int:
+    """The torch seed of one augmentation draw: a hash of (run seed, epoch, table row, draw number).
+
+    ``draw`` tells apart the two augmentations SMILE-VLM takes of the same sample (0 and 1). A
+    ``SeedSequence`` hash keeps neighbouring keys' streams unrelated.
+    """
+    key = [int(seed) % 2**63, int(epoch), int(row), int(draw)]
+    return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
 def _decode(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
@@ -177,6 +193,9 @@ class MultiviewDataset(Dataset):
         augment: ``"mixed"`` (independent per view), ``"same"`` (one draw for all views) or ``"none"``.
         two_views: return two augmentations of every view (``images_a``, ``images_b``).
         cache: shared ``(N_table, V, 3, S, S)`` uint8 cache to reuse (see :meth:`build_cache`).
+        seed: run seed of the keyed augmentation draws; an item asked for as ``dataset[(i, epoch)]``
+            (what :class:`GlobalBatchSampler` yields with ``with_epoch=True``) is augmented with
+            :func:`augmentation_seed`, a plain ``dataset[i]`` draws from torch's global generator.
     """
 
     def __init__(
@@ -192,6 +211,7 @@ class MultiviewDataset(Dataset):
         augment: str = "mixed",
         two_views: bool = False,
         cache: torch.Tensor | None = None,
+        seed: int = 0,
     ) -> None:
         if augment not in ("mixed", "same", "none"):
             raise ValueError(f"augment must be 'mixed', 'same' or 'none', got {augment!r}")
@@ -203,6 +223,7 @@ class MultiviewDataset(Dataset):
         self.image_size = int(image_size)
         self.augment = augment
         self.two_views = two_views
+        self.seed = int(seed)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
         lookup = {c: i for i, c in enumerate(self.classes)}
@@ -250,15 +271,26 @@ class MultiviewDataset(Dataset):
     def _normalise(self, views: torch.Tensor) -> torch.Tensor:
         return (views.as_subclass(torch.Tensor).float() / 255.0 - self.mean) / self.std
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def _augment_keyed(self, views: torch.Tensor, epoch: int | None, row: int, draw: int) -> torch.Tensor:
+        if epoch is None or self.augment == "none":
+            return self._augment(views)
+        # fork_rng: the keyed draw must neither depend on nor disturb the global stream.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(augmentation_seed(self.seed, epoch, row, draw))
+            return self._augment(views)
+
+    def __getitem__(self, i: int | tuple[int, int]) -> dict[str, Any]:
+        epoch = None
+        if isinstance(i, tuple):  # (position, epoch) from GlobalBatchSampler(with_epoch=True)
+            i, epoch = i
         row = int(self.rows[i])
         raw = self.cache[row]
         item: dict[str, Any] = {"label": int(self.labels[row]), "index": row}
         if self.two_views:
-            item["images_a"] = self._normalise(self._augment(raw))
-            item["images_b"] = self._normalise(self._augment(raw))
+            item["images_a"] = self._normalise(self._augment_keyed(raw, epoch, row, 0))
+            item["images_b"] = self._normalise(self._augment_keyed(raw, epoch, row, 1))
         else:
-            item["images"] = self._normalise(self._augment(raw))
+            item["images"] = self._normalise(self._augment_keyed(raw, epoch, row, 0))
         for col, values in self.metadata.items():
             item[col] = str(values[row])
         return item
@@ -279,6 +311,9 @@ class GlobalBatchSampler(Sampler[list[int]]):
         drop_last: drop the last incomplete global batch (batch-wide losses need full batches).
         seed: shuffling seed.
         rank, world_size: this process's slice (defaults: single process).
+        with_epoch: yield ``(position, epoch)`` pairs instead of positions, so that a
+            :class:`MultiviewDataset` keys its augmentation on the epoch (also in persistent loader
+            workers, whose dataset copy never sees :meth:`set_epoch`).
     """
 
     def __init__(
@@ -290,6 +325,7 @@ class GlobalBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        with_epoch: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -297,6 +333,7 @@ class GlobalBatchSampler(Sampler[list[int]]):
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
         self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.with_epoch = with_epoch
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -312,9 +349,10 @@ class GlobalBatchSampler(Sampler[list[int]]):
             batches.pop()
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[int]] | Iterator[list[tuple[int, int]]]:
         for batch in self._global_batches():
-            yield batch[self.rank :: self.world_size].tolist()
+            mine = batch[self.rank :: self.world_size].tolist()
+            yield [(i, self.epoch) for i in mine] if self.with_epoch else mine
 
     def __len__(self) -> int:
         return len(self._global_batches())
@@ -398,7 +436,8 @@ class FERDataModule(pl.LightningDataModule):
             self._cache = MultiviewDataset.build_cache(self.table, self.root, cols, self.image_size)
         rows = {"train": self.train_rows, "val": self.val_rows, "test": self.test_rows}[split]
         return MultiviewDataset(
-            self.table, self.root, rows, augment=augment, two_views=two_views, cache=self._cache, **common
+            self.table, self.root, rows, augment=augment, two_views=two_views, cache=self._cache,
+            seed=self.seed, **common,
         )
 
     def _world(self) -> tuple[int, int]:
@@ -413,7 +452,7 @@ class FERDataModule(pl.LightningDataModule):
         rank, world = self._world() if distributed else (0, 1)
         sampler = GlobalBatchSampler(
             len(dataset), self.batch_size, shuffle=shuffle, drop_last=drop_last, seed=self.seed, rank=rank,
-            world_size=world,
+            world_size=world, with_epoch=dataset.augment != "none",
         )
         workers = self.num_workers
         return DataLoader(
@@ -421,6 +460,9 @@ class FERDataModule(pl.LightningDataModule):
             batch_sampler=sampler,
             num_workers=workers,
             persistent_workers=workers > 0,
+            # Every new loader iterator draws a base seed; from its own generator that draw leaves
+            # the global stream alone, which a resumed run (fewer iterators so far) must not see shift.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def setup(self, stage: str | None = None) -> None:

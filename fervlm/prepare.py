@@ -10,9 +10,15 @@ The job is built to survive long runs on real data:
 
 * parallel over processes (chunks of samples per task), with a progress bar;
 * resumable: a sample whose files all exist is skipped, and each file is written atomically
-  (`fervlm.utils`), so a killed run leaves complete files or none;
-* bad samples do not stop it: each failure is a row of ``out/failures.csv`` (file, error) and the sample is
-  left out of the prepared table.
+  (`fervlm.utils`), so a killed run leaves complete files or none (and the next run removes the
+  hidden ``*.tmp`` files a kill can leave); workers exit when the main process dies (`fervlm.lifeline`);
+* the cache is keyed on its render settings: ``out/render.json`` records size, mode, (4D) frames and
+  pooling, and a run with other settings is refused (``force=True`` re-renders) instead of skipping
+  images of the wrong kind (`fervlm.fingerprint`); views are keyed by their file names;
+* bad samples do not stop it: each failure is a row of ``out/failures.csv`` (file, error), written as
+  it happens, and the sample is left out of the prepared table. Faults of the output itself (a full
+  disk, a read-only file system) stop the job at once: the folder is checked writable before any
+  work, and ``failures.csv`` / ``index.csv`` are written for the samples done so far.
 
 With ``masks=True``, samples with an AU sidecar (`au_path`: per-vertex int64 AU bit masks) also get
 ``<view>_au.npy`` — per-pixel AU bit masks (smallest unsigned dtype holding the bits; bit k = AU region k)
@@ -35,8 +41,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fervlm.fingerprint import check_render_settings, record_render_settings
+from fervlm.outdir import OUTPUT_ERRNOS, ensure_writable
 from fervlm.render import view_name
-from fervlm.utils import atomic_save_image, atomic_save_npy, atomic_write
+from fervlm.utils import TEMP_SUFFIX, atomic_save_image, atomic_save_npy, atomic_write
 
 REQUIRED_COLUMNS = ("dataset", "sample_id", "path", "kind")
 FAILURE_COLUMNS = ("file", "error")
@@ -127,6 +135,7 @@ def prepare(
     method: str = "approximate",
     masks: bool = False,
     progress: bool = True,
+    force: bool = False,
     **render_options: Any,
 ) -> PrepareResult:
     """Render every sample of `index` into the view cache under `out` and write the prepared table.
@@ -142,14 +151,17 @@ def prepare(
         method: rank pooling for 4D, 'approximate' or 'exact'.
         masks: also write per-view AU masks for samples with an `au_path` sidecar.
         progress: show a tqdm progress bar.
+        force: re-render every sample even when its files exist (needed to change the render
+            settings of an existing cache).
         **render_options: passed to `render_views` (e.g. ``projection="pinhole"``).
 
     Returns:
         A `PrepareResult`.
 
     Raises:
-        ValueError: the index lacks a required column, has duplicate (dataset, sample_id) pairs, or a
-            parameter is invalid.
+        ValueError: the index lacks a required column, has duplicate (dataset, sample_id) pairs, a
+            parameter is invalid, or `out` holds images rendered with other settings.
+        OSError: `out` is not writable, or the disk filled up (files so far are indexed).
     """
     from fervlm.dynamic import METHODS
     from fervlm.render import MODES
@@ -164,6 +176,10 @@ def prepare(
         raise ValueError(f"method={method!r}: expected one of {METHODS}")
     if frames is not None and frames < 1:
         raise ValueError(f"frames={frames}: expected a positive number of frames per sequence")
+    if isinstance(size, bool) or int(size) != size or size < 1:  # once here, not once per sample
+        raise ValueError(f"size={size}: expected a positive image size in pixels")
+    if not len(yaws):
+        raise ValueError("yaws: at least one view angle is needed")
     yaws = tuple(float(y) for y in yaws)
     names = [view_name(y) for y in yaws]
     if len(set(names)) != len(names):
@@ -173,7 +189,15 @@ def prepare(
         raise ValueError(f"index: duplicate (dataset, sample_id), e.g. {keys[keys.duplicated()].iloc[0]}")
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_writable(out)
+    render_key: dict[str, Any] = {"size": int(size), "mode": mode}
+    if (index["kind"].astype(str).str.lower() == "4d").any():  # frames and pooling only shape 4D images
+        render_key.update(frames=frames, pooling=method)
+    if render_options:
+        render_key["render_options"] = {k: str(v) for k, v in sorted(render_options.items())}
+    if not force:
+        check_render_settings(out, render_key)
+    _remove_stale_temporaries(out / "images")
     table = index.reset_index(drop=True).copy()
     if "au_path" in table.columns:
         au_paths = table["au_path"].fillna("").astype(str)
@@ -190,7 +214,10 @@ def prepare(
         mask_files = [(folder / f"{n}_au.npy").as_posix() for n in names] if want_masks else []
         rel_views.append(views)
         rel_masks.append(mask_files if want_masks else [""] * len(names))
-        if all((out / p).is_file() for p in views + mask_files):
+        if force:
+            for p in views + mask_files:  # first, so a killed forced run leaves no image of the old kind
+                (out / p).unlink(missing_ok=True)
+        elif all((out / p).is_file() for p in views + mask_files):
             n_skipped += 1
             continue
         tasks[i] = _Task(
@@ -201,21 +228,42 @@ def prepare(
             mask_targets=[str(out / p) for p in mask_files],
         )
 
+    record_render_settings(out, render_key)
     settings = _Settings(yaws, int(size), mode, frames, method, tuple(sorted(render_options.items())))
-    errors = _run(tasks, settings, workers, progress)
+    errors: dict[int, str] = {}
+    done: set[int] = set()
 
-    failed_rows = sorted(errors)
-    failures = pd.DataFrame(
-        [(tasks[i].path, errors[i]) for i in failed_rows], columns=list(FAILURE_COLUMNS)
-    )
+    def write_failures() -> pd.DataFrame:
+        rows = sorted(errors)
+        frame = pd.DataFrame([(tasks[i].path, errors[i]) for i in rows], columns=list(FAILURE_COLUMNS))
+        _write_csv_if_changed(frame, out / "failures.csv")
+        return frame
+
+    def on_result(i: int, error: str | None) -> None:
+        done.add(i)
+        if error is not None:
+            errors[i] = error
+            write_failures()  # now: a later fault (full disk, kill) must not lose the reasons
+
     for k, yaw in enumerate(yaws):
         table[view_column(yaw)] = [v[k] for v in rel_views]
     if masks:
         for k, yaw in enumerate(yaws):
             table[mask_column(yaw)] = [m[k] for m in rel_masks]
-    table = table.drop(index=failed_rows).reset_index(drop=True)
-    _write_csv_if_changed(table, out / "index.csv")
-    _write_csv_if_changed(failures, out / "failures.csv")
+    finished = False
+    try:
+        _run(tasks, settings, workers, progress, on_result)
+        finished = True
+    finally:
+        # Also after a fault: index what is complete (a re-run renders the rest).
+        try:
+            failures = write_failures()
+            left_out = sorted(set(errors) | (set(tasks) - done))
+            table = table.drop(index=left_out).reset_index(drop=True)
+            _write_csv_if_changed(table, out / "index.csv")
+        except OSError:
+            if finished:
+                raise  # otherwise the fault that stopped the job is the one to report
     return PrepareResult(
         table=table,
         failures=failures,
@@ -233,8 +281,28 @@ def _safe(name: object) -> str:
     return text if text not in ("", ".", "..") else f"_{text}_"
 
 
-def _run(tasks: dict[int, _Task], settings: _Settings, workers: int | None, progress: bool) -> dict[int, str]:
-    """Run the tasks, in this process or a process pool; returns {row: error} for the failed ones."""
+def _remove_stale_temporaries(images: Path) -> None:
+    """Remove the hidden ``.<name>.*.tmp`` files of atomic writes a killed run left behind."""
+    if not images.is_dir():
+        return
+    for folder, _, names in os.walk(images):
+        for name in names:
+            if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                Path(folder, name).unlink(missing_ok=True)
+
+
+def _run(
+    tasks: dict[int, _Task],
+    settings: _Settings,
+    workers: int | None,
+    progress: bool,
+    on_result: Any = None,
+) -> dict[int, str]:
+    """Run the tasks, in this process or a process pool; returns {row: error} for the failed ones.
+
+    ``on_result(row, error_or_None)`` is called as each sample finishes. An output fault
+    (`fervlm.outdir.OUTPUT_ERRNOS`) stops the job: pending samples are cancelled and it is raised.
+    """
     from tqdm.auto import tqdm
 
     errors: dict[int, str] = {}
@@ -252,6 +320,8 @@ def _run(tasks: dict[int, _Task], settings: _Settings, workers: int | None, prog
             for i, error in zip(rows, results, strict=True):
                 if error is not None:
                     errors[i] = error
+                if on_result is not None:
+                    on_result(i, error)
                 bar.update(1)
         else:
             import multiprocessing
@@ -262,25 +332,38 @@ def _run(tasks: dict[int, _Task], settings: _Settings, workers: int | None, prog
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["open3d", "fervlm.prepare"])
             chunk = max(1, min(16, math.ceil(len(rows) / (workers * 4))))
-            pool_args = {"max_workers": workers, "mp_context": context, "initializer": _init_worker}
+            pool_args = {
+                "max_workers": workers, "mp_context": context, "initializer": _init_worker,
+                "initargs": (os.getpid(),),
+            }
             with ProcessPoolExecutor(**pool_args) as pool:
-                results = pool.map(
-                    _prepare_one, [tasks[i] for i in rows], [settings] * len(rows), chunksize=chunk
-                )
-                for i, error in zip(rows, results, strict=True):
-                    if error is not None:
-                        errors[i] = error
-                    bar.update(1)
+                try:
+                    results = pool.map(
+                        _prepare_one, [tasks[i] for i in rows], [settings] * len(rows), chunksize=chunk
+                    )
+                    for i, error in zip(rows, results, strict=True):
+                        if error is not None:
+                            errors[i] = error
+                        if on_result is not None:
+                            on_result(i, error)
+                        bar.update(1)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)  # do not render the rest first
+                    raise
     finally:
         bar.close()
     return errors
 
 
-def _init_worker() -> None:
+def _init_worker(main_pid: int | None = None) -> None:
     """One open3d thread per worker: the pool already spreads samples over the cores, and open3d's own
-    threading on top of it oversubscribes the CPU (measured slower than a single process on 2 cores)."""
+    threading on top of it oversubscribes the CPU (measured slower than a single process on 2 cores).
+    The worker exits when the main process dies (killed, out of memory): its work would be orphaned."""
+    from fervlm.lifeline import exit_with
     from fervlm.render import set_num_threads
 
+    if main_pid is not None:
+        exit_with(main_pid)
     set_num_threads(1)
 
 
@@ -289,6 +372,8 @@ def _prepare_one(task: _Task, settings: _Settings) -> str | None:
     try:
         _render_and_save(task, settings)
     except Exception as exc:  # any bad file must become a failures.csv row, not a crashed job
+        if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
+            raise  # the output's fault (full disk), not this sample's: stop the job
         message = " ".join(str(exc).split()) or repr(exc)
         return f"{type(exc).__name__}: {message}"
     return None

@@ -32,8 +32,9 @@ Notebook ↔ sweep contract (every notebook in `notebooks/` follows it):
      fold under ``fold-KK/metrics.json`` (`fervlm.train`) and/or one for the whole item (`fervlm.evaluate.
      write_metrics`), optionally recording ``"data_kind": "synthetic" | "real"``;
    * ``status.json`` — written last and atomically: ``{"status": "done" | "failed", ...}``. An item whose
-     status is ``done`` is skipped on re-run (unless forced); any other item is run again in the same folder,
-     so a notebook can resume from its checkpoints.
+     status is ``done`` is skipped on re-run — unless its parameters changed since (``config.yaml``; then it
+     is reported as failed, naming them) or it is forced (then it runs again from an emptied folder); any
+     other item is run again in the same folder, so a notebook can resume from its checkpoints.
 4. The notebook's working directory is the repository root, so relative paths in a profile
    (``dataset_roots``) are relative to it; ``output_dir`` is passed as an absolute path.
 
@@ -280,6 +281,26 @@ def is_finished(run_dir: str | os.PathLike[str]) -> bool:
     return bool(status) and status.get("status") == "done"
 
 
+#: Parameters that choose *how much* an item runs, not what its results are: a finished item may be
+#: extended (more folds resume the finished ones) without counting as run with other parameters.
+_EXTENT_PARAMETERS = ("run_folds", "output_dir", "num_workers")
+
+
+def changed_parameters(item: RunItem) -> list[tuple[str, Any, Any]]:
+    """The parameters whose values differ from those the item's folder was run with (its
+    `config.yaml`), as ``(key, old, new)``; empty when the folder holds no run."""
+    from fervlm.fingerprint import changed_keys
+
+    path = item.output_dir / "config.yaml"
+    if not path.is_file():
+        return []
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        saved = {"config.yaml": "unreadable"}
+    return changed_keys(saved, item.parameters, ignore=_EXTENT_PARAMETERS)
+
+
 # ---------------------------------------------------------------------------------------------
 # Kernel
 
@@ -498,16 +519,20 @@ def plan_sweep(
 
 
 def plan_table(items: Sequence[RunItem]) -> pd.DataFrame:
-    """The plan as a table: one row per item, with its state on disk (done / failed / pending)."""
+    """The plan as a table: one row per item, with its state on disk (done / failed / pending, or
+    "done, other parameters" for a finished item whose parameters changed since)."""
     rows = []
     for it in items:
         status = read_status(it.output_dir)
+        state = status.get("status", "pending") if status else "pending"
+        if state == "done" and changed_parameters(it):
+            state = "done, other parameters"  # refused without --force
         rows.append(
             {
                 "notebook": it.notebook,
                 "dataset": it.dataset or "",
                 "method": it.method or "",
-                "state": status.get("status", "pending") if status else "pending",
+                "state": state,
                 "parameters": ", ".join(it.parameters),
                 "output_dir": str(it.output_dir),
             }
@@ -536,14 +561,16 @@ def run_item(
 ) -> ItemResult:
     """Execute one item with papermill into its run folder; never raises for a failing notebook.
 
-    A finished item (status ``done``) is skipped unless `force`. Otherwise the old status is removed first
+    A finished item (status ``done``) is skipped unless `force`, or reported as failed when its parameters
+    changed since (`changed_parameters`). `force` empties the item's folder first. Otherwise the old status is
+    removed first
     (so an interrupted run never looks finished), the run info is written, the notebook executes as
     `<stem>.partial.ipynb` with the kernel's output going to `log.txt`, and on success it is renamed to
     `<stem>.ipynb`; `status.json` is written last, atomically.
 
     Args:
         item: from `plan_sweep`.
-        force: run even when finished.
+        force: run from scratch (the folder emptied) even when finished.
         kernel: Jupyter kernel name; default `resolve_kernel()`.
         timeout: per-cell execution timeout in seconds (default: none).
         argv: the command line recorded in `command.txt` (default `sys.argv`).
@@ -553,9 +580,24 @@ def run_item(
     """
     import papermill
 
+    from fervlm.fingerprint import describe_changes
+
+    changes = changed_parameters(item)
     if not force and is_finished(item.output_dir):
+        if changes:  # its results are not those of the parameters asked for: say so, touch nothing
+            error = (
+                f"{item.output_dir}: finished with other parameters ({describe_changes(changes)}); "
+                "--force runs it again from scratch, or use a new --output-root"
+            )
+            return ItemResult(item, "failed", error=error, notebook=item.executed_path)
         return ItemResult(item, "skipped", notebook=item.executed_path)
     out = item.output_dir
+    if force and out.is_dir():
+        import shutil
+
+        # From scratch: fold checkpoints and metrics left there would be resumed or skipped by the
+        # notebook, and refused when their settings differ (fervlm.fingerprint).
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / STATUS_FILE).unlink(missing_ok=True)
     kernel = kernel or resolve_kernel()
@@ -619,7 +661,10 @@ def sweep(
         One row per item: notebook, dataset, method, status (done / skipped / failed), seconds, error,
         output_dir, log, notebook_file. `<root>/<profile>/results.csv` is rewritten when metrics exist.
     """
+    from fervlm.outdir import ensure_writable
+
     profile = load_profile(profile)
+    ensure_writable(root)  # before the first notebook runs, not inside it
     items = plan_sweep(profile, notebooks, datasets, methods, folds, root)
     todo = [it for it in items if force or not is_finished(it.output_dir)]
     kernel_name = resolve_kernel(kernel) if todo else kernel or ""

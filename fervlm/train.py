@@ -15,10 +15,17 @@ Run folders (DESIGN.md "Run folders")::
       folds.csv, summary.json   (run_cv: per-fold scalars, mean ± std)
 
 * A fold whose ``metrics.json`` exists is skipped; a fold with ``last.ckpt`` but no metrics resumes
-  from that checkpoint (epoch, optimiser, pseudo-labels and history included).
+  from that checkpoint (epoch, optimiser, pseudo-labels, history and global random states included).
+  Both only when the fold's ``config.json`` records the same result-changing settings
+  (`fervlm.fingerprint`); otherwise the run is refused in one line naming the differing keys, and
+  ``force=True`` (``--force``) starts the fold again from scratch. A ``last.ckpt`` that does not load
+  is renamed ``last.ckpt.corrupt`` and the fold restarts (`fervlm.checkpoints`).
 * Deterministic for a seed on CPU: ``seed_everything(seed, workers=True)``, deterministic
   algorithms, a data order that depends only on the seed and the epoch
-  (:class:`fervlm.data.GlobalBatchSampler`), and prompt draws keyed on (seed, epoch, sample, view).
+  (:class:`fervlm.data.GlobalBatchSampler`), augmentation draws keyed on (seed, epoch, row), and
+  prompt draws keyed on (seed, epoch, sample, view). Hence a fold killed after epoch ``k`` and
+  resumed writes the same ``history.csv`` and ``predictions.csv``, byte for byte, as one never
+  interrupted (tested on CPU).
 
 **Devices.** The trainer follows what is present and configured: CPU, one GPU, or DDP when
 ``devices > 1`` or ``num_nodes > 1`` — NCCL on GPUs, gloo on CPU processes (``accelerator="cpu",
@@ -60,9 +67,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fervlm.checkpoints import RandomStates, usable_checkpoint
 from fervlm.data import FERDataModule, load_table, normalization_of
+from fervlm.fingerprint import check_fold_settings
 from fervlm.methods.config import TrainConfig
 from fervlm.methods.factory import build_method, resolve_classes
+from fervlm.outdir import ensure_writable
 from fervlm.utils import atomic_write_text, data_kind
 
 __all__ = ["build_trainer", "cross_dataset", "evaluate_method", "fit_fold", "fold_dir", "run_cv"]
@@ -172,7 +182,7 @@ def build_trainer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Any] =
         precision=config.precision,
         max_epochs=config.epochs,
         deterministic=deterministic if config.deterministic else False,
-        callbacks=[checkpoint, *callbacks],
+        callbacks=[checkpoint, RandomStates(), *callbacks],
         logger=CSVLogger(str(run_dir), name="logs", version=""),
         enable_progress_bar=config.progress_bar,
         enable_model_summary=False,
@@ -244,18 +254,21 @@ def _fit_split(
     callbacks: Sequence[Any] = (),
     test_table: pd.DataFrame | None = None,
     test_root: Path | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     import pytorch_lightning as pl
 
     from fervlm.evaluate import write_metrics
     from fervlm.folds import validation_split
 
+    is_zero = _global_rank() == 0
+    if is_zero or not force:  # forced: rank 0 alone removes the old results, the others go on
+        check_fold_settings(run_dir, config, force=force)
     metrics_path = run_dir / "metrics.json"
-    if metrics_path.is_file():
+    if metrics_path.is_file() and not force:
         from fervlm.evaluate import read_metrics
 
         return read_metrics(metrics_path)
-    is_zero = _global_rank() == 0
     if is_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_json(run_dir / "config.json", {"config": config.to_dict(), **info})
@@ -288,6 +301,10 @@ def _fit_split(
         trainer = build_trainer(config, run_dir, callbacks)
         method.run_dir = run_dir
         ckpt = run_dir / "last.ckpt"
+        what = f"fold {info['fold']}" if "fold" in info else "this run"
+        resume = usable_checkpoint(ckpt, what=what, move=is_zero)
+        if resume is None and is_zero:
+            (run_dir / "history.csv").unlink(missing_ok=True)  # a corrupt run's curves are not this run's
         with warnings.catch_warnings():
             # Expected situations Lightning warns about: few workers on a 2-core machine, a resumed
             # fold's non-empty folder, no validation split, a deprecation inside Lightning itself.
@@ -298,7 +315,7 @@ def _fit_split(
                 ".*sync_dist=True.*",
             ):
                 warnings.filterwarnings("ignore", message=message)
-            trainer.fit(method, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.is_file() else None)
+            trainer.fit(method, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
         # Reload the final state from the checkpoint: identical for in-process DDP and ddp_spawn.
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         method.load_state_dict(state["state_dict"])
@@ -363,12 +380,15 @@ def fit_fold(
     fold: int,
     out_dir: str | Path,
     callbacks: Sequence[Any] = (),
+    force: bool = False,
 ) -> dict[str, Any]:
     """Train and evaluate one fold of subject-independent k-fold CV; return its metrics.
 
     Writes ``out_dir/fold-KK/{config.json, last.ckpt, history.csv, predictions.csv, metrics.json}``.
     A finished fold (``metrics.json`` present) is not recomputed: its metrics are read back. An
-    interrupted fold resumes from ``last.ckpt``.
+    interrupted fold resumes from ``last.ckpt``. Both only with the settings the fold was run with
+    (else ``ValueError`` naming the differing keys); a corrupt ``last.ckpt`` is set aside and the
+    fold restarts.
 
     Args:
         config: a :class:`TrainConfig` or flat dict (validated before any work starts).
@@ -376,6 +396,7 @@ def fit_fold(
         fold: fold number in ``[0, config.folds)``.
         out_dir: the run folder (holds ``folds.json`` and the fold folders).
         callbacks: extra Lightning callbacks (tests, notebooks).
+        force: discard the fold's previous results (checkpoint, metrics) and run it from scratch.
 
     Returns:
         The metrics dict (also in ``metrics.json``): accuracy, macro_f1, per_class_f1,
@@ -390,15 +411,19 @@ def fit_fold(
     if not 0 <= int(fold) < config.folds:
         raise ValueError(f"fold={fold}: must be in [0, {config.folds}) for folds={config.folds}")
     out_dir = Path(out_dir)
+    if _global_rank() == 0:
+        ensure_writable(out_dir)  # before any work, not at the first checkpoint
     run_dir = fold_dir(out_dir, fold)
-    if (run_dir / "metrics.json").is_file():
+    if _global_rank() == 0 or not force:
+        check_fold_settings(run_dir, config, force=force)
+    if (run_dir / "metrics.json").is_file() and not force:
         from fervlm.evaluate import read_metrics
 
         return read_metrics(run_dir / "metrics.json")
     folds = _folds_for(config, table, out_dir)
     train_rows, test_rows = folds[int(fold)]
     info = {"fold": int(fold), "index": str(index_path)}
-    return _fit_split(config, table, root, train_rows, test_rows, run_dir, info, callbacks)
+    return _fit_split(config, table, root, train_rows, test_rows, run_dir, info, callbacks, force=force)
 
 
 def run_cv(
@@ -406,12 +431,15 @@ def run_cv(
     index_path: str | Path,
     out_dir: str | Path,
     folds: Sequence[int] | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """k-fold subject-independent cross-validation of one method (resumable).
 
     Runs :func:`fit_fold` for every fold (or the given ones), then writes ``out_dir/folds.csv``
     (one row of scalar metrics per fold) and ``out_dir/summary.json`` (mean ± std over folds,
     `fervlm.evaluate.summarize`, plus the config and prompt source).
+
+    ``force`` re-runs every chosen fold from scratch (see :func:`fit_fold`).
 
     Returns:
         The per-fold table (also ``folds.csv``).
@@ -421,7 +449,7 @@ def run_cv(
     config = _as_config(config)
     out_dir = Path(out_dir)
     chosen = list(range(config.folds)) if folds is None else [int(f) for f in folds]
-    results = [fit_fold(config, index_path, k, out_dir) for k in chosen]
+    results = [fit_fold(config, index_path, k, out_dir, force=force) for k in chosen]
     rows = [
         {k: v for k, v in m.items() if isinstance(v, (int, float, str, bool)) or v is None} for m in results
     ]
@@ -443,12 +471,13 @@ def cross_dataset(
     test_index: str | Path,
     out_dir: str | Path,
     classes: Sequence[str] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Train on one table, test on another, on a restricted class set (METHODS.md §5).
 
     E.g. train on BU-4DFE and test on BP4D tasks T1/T8: ``classes=("happiness", "disgust")``. Rows
     of either table whose label is not in ``classes`` are left out. Results go to ``out_dir``
-    (same files as a fold folder).
+    (same files as a fold folder; resumed, skipped, refused or forced as in :func:`fit_fold`).
     """
     config = _as_config(config)
     if classes is not None:
@@ -466,5 +495,5 @@ def cross_dataset(
     info = {"train_index": str(train_index), "test_index": str(test_index)}
     return _fit_split(
         config, train_table, train_root, train_rows, test_rows, Path(out_dir), info,
-        test_table=test_table, test_root=test_root,
+        test_table=test_table, test_root=test_root, force=force,
     )

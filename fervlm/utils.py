@@ -2,7 +2,9 @@
 
 Long jobs (`fervlm prepare`, training runs) may be killed at any moment; a reader must then find either the
 old file, the complete new file, or nothing — never half a PNG. Every writer therefore writes to a temporary
-name in the destination folder (same file system, so the final `os.replace` is an atomic rename).
+name in the destination folder (same file system, so the final `os.replace` is an atomic rename). The file
+gets the permissions a plain ``open()`` gives (0666 minus the umask), not the temporary file's 0600, so shared
+datasets and results stay readable to colleagues.
 """
 
 from __future__ import annotations
@@ -38,14 +40,37 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = f"{path.suffix}{TEMP_SUFFIX}"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
     tmp = Path(tmp_name)
+    try:
+        # mkstemp creates mode 0600; a plain open() would give 0666 minus the umask, which is what
+        # colleagues sharing a dataset or results folder expect.
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # A write into an open file (ENOSPC while PIL writes) names no file: name the destination.
+            from fervlm.outdir import with_path
+
+            raise with_path(exc, path) from exc
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (briefly visible to other threads)
+    os.umask(mask)
+    return mask
 
 
 def atomic_save_image(path: str | Path, array: np.ndarray, **save_options: object) -> Path:

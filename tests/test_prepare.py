@@ -134,8 +134,11 @@ def test_interrupted_run_leaves_no_partial_files(
     monkeypatch.setattr(Image.Image, "save", real_save)
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     complete = [f"images/toy/s0/{v}.png" for v in ("front", "left", "right")]
-    assert files == [*complete, "images/toy/s1/left.png"]
-    for f in files:  # everything that exists is a complete image
+    tables = ["failures.csv", "index.csv", "render.json"]  # written for what is complete, even now
+    images = [f for f in files if f not in tables]
+    assert images == [*complete, "images/toy/s1/left.png"] and set(files) - set(images) == set(tables)
+    assert pd.read_csv(out / "index.csv")["sample_id"].tolist() == ["s0"]
+    for f in images:  # every image that exists is complete
         with Image.open(out / f) as im:
             im.load()
     resumed = prepare(toy_index, out, size=SIZE, workers=1, progress=False)

@@ -281,6 +281,28 @@ def test_sweep_runs_skips_forces_and_reports_failures(
     assert json.loads((done / "metrics.json").read_text())["accuracy"] == 2.25
 
 
+def test_finished_item_with_other_parameters_is_not_skipped_silently(
+    workspace: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile_file, root = workspace
+    argv = ["sweep", "--profile", str(profile_file), "--notebooks", "01", "--output-root", str(root)]
+    assert cli_main(argv) == 0
+    done = root / "mini" / "01_plain"
+    stamp = (done / "metrics.json").stat().st_mtime_ns
+    # More folds only extend an item: not a change of parameters.
+    assert cli_main([*argv, "--folds", "0"]) == 0 and "1 skipped" in capsys.readouterr().out
+    profile = yaml.safe_load(profile_file.read_text())
+    profile_file.write_text(yaml.safe_dump({**profile, "seed": 3}), encoding="utf-8")
+    assert cli_main(argv) == 1
+    out = capsys.readouterr().out
+    assert f"{done}: finished with other parameters (seed 2 -> 3); --force runs it again" in out
+    assert (done / "metrics.json").stat().st_mtime_ns == stamp and is_finished(done)
+    (done / "stale.txt").write_text("from the old parameters")
+    assert cli_main([*argv, "--force"]) == 0
+    assert json.loads((done / "metrics.json").read_text())["accuracy"] == 3.25
+    assert not (done / "stale.txt").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Kernel
 

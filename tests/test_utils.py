@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from fervlm.utils import atomic_save_image, atomic_save_npy, atomic_write
+from fervlm.utils import atomic_save_image, atomic_save_npy, atomic_write, atomic_write_text
 
 
 def test_atomic_write_replaces_on_success(tmp_path: Path) -> None:
@@ -55,3 +57,25 @@ def test_data_kind_labels_generated_datasets() -> None:
     assert data_kind("synthetic_bu3dfe") == "synthetic"
     assert data_kind(["synthetic_bu4dfe", "bp4d"]) == "real"
     assert data_kind("bu3dfe_I") == "real" and data_kind([]) == ""
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_atomic_writes_honour_the_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        text = atomic_write_text(tmp_path / "a.txt", "x")
+        image = atomic_save_image(tmp_path / "a.png", np.zeros((2, 2), dtype=np.uint8))
+        (tmp_path / "plain.txt").write_text("x")  # what open() gives: the reference
+    finally:
+        os.umask(old)
+    expected = (tmp_path / "plain.txt").stat().st_mode & 0o777
+    assert expected == 0o666 & ~umask
+    assert text.stat().st_mode & 0o777 == expected and image.stat().st_mode & 0o777 == expected
+
+
+def test_a_write_error_without_a_file_name_names_the_destination(tmp_path: Path) -> None:
+    target = tmp_path / "a.bin"
+    with pytest.raises(OSError) as err, atomic_write(target):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a write into an open file reports it
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from fervlm.evaluate import format_summary, read_metrics
     from fervlm.train import run_cv
 
-    run_cv(config, args.index, args.out, folds=args.folds)
+    run_cv(config, args.index, args.out, folds=args.folds, force=args.force)
     from pathlib import Path
 
     summary = read_metrics(Path(args.out) / "summary.json")

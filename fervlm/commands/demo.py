@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--profile", default="quick", help="profile to run (default: quick)")
     p.add_argument("--output-root", default="outputs", help="outputs folder (default: outputs)")
-    p.add_argument("--force", action="store_true", help="re-run finished items")
+    p.add_argument("--force", action="store_true", help="re-run items from scratch (folders emptied first)")
     return p
 
 

@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from fervlm.folds import folds_summary, save_folds, subject_kfold
+    from fervlm.outdir import ensure_writable
 
+    ensure_writable(Path(args.out).parent)
     index_path = Path(args.index)
     if not index_path.is_file():
         raise FileNotFoundError(f"--index {index_path}: no such file")

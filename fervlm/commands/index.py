@@ -31,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fervlm.datasets import load_index
+    from fervlm.outdir import ensure_writable
     from fervlm.utils import atomic_write_text
+
+    ensure_writable(Path(args.out).parent)
 
     options: dict[str, object] = {}
     if args.subset is not None:

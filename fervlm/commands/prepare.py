@@ -11,8 +11,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="render every sample's views / dynamic images and write OUT/index.csv",
         description="Index a dataset (fervlm.datasets.load_index), render each 3D scan's views or each 4D "
         "sequence's dynamic images into OUT/images/, write the prepared table OUT/index.csv and the bad "
-        "files to OUT/failures.csv. Resumable: samples whose images exist are skipped. Exits 1 when any "
-        "sample failed.",
+        "files to OUT/failures.csv. Resumable: samples whose images exist are skipped (with the same size "
+        "and mode only, see OUT/render.json; --force re-renders). Exits 1 when any sample failed.",
     )
     p.add_argument("--dataset", required=True, help="bu3dfe, bu4dfe, bosphorus, bp4d, 4dme, manifest, views")
     p.add_argument("--root", required=True, help="the dataset's root folder")
@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--subset", default=None, help="adapter subset, e.g. I / II (BU-3DFE), six (Bosphorus)")
     p.add_argument("--masks", action="store_true", help="also write per-view AU masks where a sidecar exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="re-render every sample, also those already done (to change settings)")  # fmt: skip
     return p
 
 
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         masks=args.masks,
         progress=not args.no_progress,
+        force=args.force,
     )
     print(result.summary())
     return 1 if result.n_failed else 0

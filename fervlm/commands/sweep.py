@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--datasets", nargs="+", default=None, help="override the profile's datasets")
     p.add_argument("--methods", nargs="+", default=None, help="override the profile's methods")
     p.add_argument("--folds", nargs="+", type=int, default=None, help="folds to run (passed as run_folds)")
-    p.add_argument("--force", action="store_true", help="re-run finished items")
+    p.add_argument("--force", action="store_true", help="re-run items from scratch (folders emptied first)")
     p.add_argument("--dry-run", action="store_true", help="print the plan as a table and exit")
     p.add_argument("--kernel", default=None, help="Jupyter kernel (default: one running this Python)")
     p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds (default: none)")

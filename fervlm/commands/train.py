@@ -28,6 +28,11 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         help="base settings: quick (synthetic data, tiny backbone, CPU; default) or paper (ViT-B/16, GPU)",
     )
     p.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    p.add_argument(
+        "--force", action="store_true",
+        help="discard the fold's previous checkpoint and results and run it from scratch (needed to "
+        "re-run a fold with other settings)",
+    )
 
 
 def load_args_config(args: argparse.Namespace) -> TrainConfig:
@@ -46,7 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="train and evaluate one fold (resumable)",
         description="Train one method on fold K of subject-independent k-fold CV and write "
         "OUT/fold-KK/{metrics.json, history.csv, predictions.csv, config.json, last.ckpt}. A finished "
-        "fold is skipped; an interrupted one resumes from last.ckpt. Multi-GPU: --set devices=N "
+        "fold is skipped; an interrupted one resumes from last.ckpt (both only with the settings it was run "
+        "with; --force runs it again from scratch). Multi-GPU: --set devices=N "
         "(DDP); see fervlm.train for multi-node (torchrun/SLURM).",
     )
     add_common_arguments(p)
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_args_config(args)
     from fervlm.train import fit_fold, fold_dir
 
-    metrics = fit_fold(config, args.index, args.fold, args.out)
+    metrics = fit_fold(config, args.index, args.fold, args.out, force=args.force)
     if metrics:
         line = (
             f"{config.method} fold {args.fold}: accuracy {metrics['accuracy']:.3f}, "

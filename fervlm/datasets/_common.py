@@ -107,7 +107,11 @@ def merge_subjects(df: pd.DataFrame, root: Path) -> pd.DataFrame:
     meta_path = root / SUBJECTS_FILE if root.is_dir() else root.parent / SUBJECTS_FILE
     if not meta_path.is_file():
         return df
-    meta = pd.read_csv(meta_path, dtype=str, keep_default_na=False)
+    try:
+        meta = pd.read_csv(meta_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        reason = " ".join(str(exc).split())  # pandas' tokenizer messages span lines
+        raise ValueError(f"{meta_path}: not a readable subjects table (CSV): {reason}") from None
     if "subject" not in meta.columns:
         log.warning("%s has no 'subject' column; ignored", meta_path)
         return df

@@ -200,6 +200,10 @@ class TrainConfig:
             value = merged.get(key)
             if isinstance(value, str):
                 merged[key] = tuple(v.strip() for v in value.split(",") if v.strip())
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                merged[key] = (str(value),)  # `--set views=0` (YAML reads a number): one yaw
+            elif value is not None and key in merged and not isinstance(value, (list, tuple)):
+                raise ValueError(f"config {key}={value!r}: expected a list or a comma-separated text")
             elif value is not None and key in merged:
                 merged[key] = tuple(str(v) for v in value)
         for f in fields(cls):
@@ -344,7 +348,13 @@ def load_config(
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ValueError(f"config file {path}: not valid YAML{where}: {problem}") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"config file {path}: expected a mapping of key: value")
     given = {**loaded, **parse_set(sets), **{k: v for k, v in overrides.items() if v is not None}}

@@ -116,8 +116,9 @@ def generate(
         raise ValueError(f"noise={noise}: must be ≥ 0")
     if layout in ("bu4dfe", "bp4d", "4dme") and st.frames < 5:
         raise ValueError(f"frames={st.frames}: 4D layouts need at least 5 frames per sequence")
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
+    from fervlm.outdir import ensure_writable
+
+    root = ensure_writable(out)  # before generating, not at the first file
     start = time.perf_counter()
     sexes = ["F" if u < 0.55 else "M" for u in np.random.default_rng([seed, 0x5E5]).random(n)]
     ids = subject_ids(layout, sexes)

@@ -41,3 +41,15 @@ def test_index_bad_input_is_one_line_and_nonzero(tmp_path, capsys):
         ]
     )
     assert code == 2
+
+
+def test_corrupt_subjects_table_is_named(tmp_path, capsys):
+    root = tmp_path / "bu3dfe"
+    synth = ["synth", "--layout", "bu3dfe", "--out", str(root), "--subjects", "1", "--resolution", "1000"]
+    assert main(synth) == 0
+    (root / "subjects.csv").write_text("subject,sex\nF0001,F\nF0002,M,x,y\n")  # a row too long
+    capsys.readouterr()
+    code = main(["index", "--dataset", "bu3dfe", "--root", str(root), "--out", str(tmp_path / "i.csv")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert err.startswith(f"fervlm index: error: {root / 'subjects.csv'}: not a readable subjects table")

@@ -33,7 +33,13 @@ import torch.distributed as dist
 from torch import Tensor
 
 __all__ = [
-    "broadcast_object", "free_port", "gather_no_grad", "gather_with_grad", "is_distributed", "rank", "world_size",
+    "broadcast_object",
+    "free_port",
+    "gather_no_grad",
+    "gather_with_grad",
+    "is_distributed",
+    "rank",
+    "world_size",
 ]
 
 

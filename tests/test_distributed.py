@@ -269,7 +269,8 @@ def _pseudo_worker(r: int, port: int, out_dir: str, index: str) -> None:
     try:
         method, dm = _pseudo_method(index, perturb=None if r == 0 else 100 + r)
         report = method.recluster(dm.plain_dataloader("train"), dm.plain_dataloader("val"))
-        torch.save({"labels": method.pseudo_labels.clone(), "report": report}, Path(out_dir) / f"pseudo{r}.pt")
+        out = {"labels": method.pseudo_labels.clone(), "report": report}
+        torch.save(out, Path(out_dir) / f"pseudo{r}.pt")
     finally:
         dist.destroy_process_group()
 

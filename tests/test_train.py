@@ -173,13 +173,15 @@ def test_label_free_cross_dataset_reads_no_training_label(index, tmp_path):
     garbage = shutil.copytree(index.parent, tmp_path / "garbage_table") / index.name
     table = pd.read_csv(garbage)
     labels = table["label"].to_numpy()
-    table["label"] = list(labels[::-1][:-4]) + ["neutral", "contempt", "", "happiness"]
+    table["label"] = [*labels[::-1][:-4], "neutral", "contempt", "", "happiness"]
     table.to_csv(garbage, index=False)
     config = dict(BASE, method="multiviewvlm", prompt_source="pseudo", recluster_every=1)
     runs = {}
     for name, train_index in (("true", index), ("garbage", garbage)):
-        runs[name] = cross_dataset(config, train_index, other, tmp_path / name, classes=("disgust", "happiness"))
-    assert runs["true"]["n_train"] == runs["garbage"]["n_train"] == 48  # every training row, whatever its label
+        runs[name] = cross_dataset(
+            config, train_index, other, tmp_path / name, classes=("disgust", "happiness")
+        )
+    assert runs["true"]["n_train"] == runs["garbage"]["n_train"] == 48  # every row, whatever its label
     assert runs["true"]["n_test"] == 4
     p_true = pd.read_csv(tmp_path / "true" / "predictions.csv")
     p_garbage = pd.read_csv(tmp_path / "garbage" / "predictions.csv")

@@ -63,7 +63,7 @@ class AffectVLMLoss(nn.Module):
         self.weights = {name: float(weights.get(name, 1.0)) for name in _TERMS}
         self.disabled = resolve_disabled(disabled, _TERMS, "AffectVLMLoss")
         if margin_mode not in ("learnable", "fixed"):
-            raise ValueError(f"AffectVLMLoss: margin_mode must be 'learnable' or 'fixed', got {margin_mode!r}")
+            raise ValueError(f"AffectVLMLoss: margin_mode must be 'learnable' or 'fixed': {margin_mode!r}")
         self.margin = LearnableMargin(margin_init, learnable=margin_mode == "learnable")
 
     def forward(

@@ -97,6 +97,7 @@ class RunInfo:
         accuracy: test accuracy from ``metrics.json``; None while the fold is unfinished.
         classes: class names from ``metrics.json`` (empty when unknown).
         error: why ``config.json`` could not be read ("" when it could).
+        prompt_source: the training protocol's prompt source (``label``/``pseudo``; "" when unknown).
     """
 
     checkpoint: Path
@@ -107,15 +108,19 @@ class RunInfo:
     accuracy: float | None = None
     classes: tuple[str, ...] = ()
     error: str = ""
+    prompt_source: str = ""
 
     def label(self, root: str | Path | None = None) -> str:
-        """A one-line description for a picker: path relative to ``root``, method, backbone, accuracy."""
+        """A one-line description for a picker: path, method, backbone, protocol (in words), accuracy."""
+        from fervlm.protocols import protocol_name
+
         where = self.run_dir
         if root is not None:
             with suppress(ValueError):  # a run outside root keeps its full path
                 where = self.run_dir.relative_to(root)
         acc = "unfinished" if self.accuracy is None else f"acc {self.accuracy:.3f}"
-        return f"{where} — {self.method} / {self.backbone} ({acc})"
+        protocol = protocol_name(self.prompt_source, self.method)
+        return f"{where} — {self.method} / {self.backbone}, {protocol} ({acc})"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -143,11 +148,12 @@ def find_runs(outputs_root: str | Path = "outputs") -> list[RunInfo]:
         if not config_path.is_file():
             continue
         method = backbone = "?"
-        fold, error = None, ""
+        fold, error, source = None, "", ""
         try:
             info = _read_json(config_path)
             config = info.get("config", {})
             method, backbone = str(config.get("method", "?")), str(config.get("backbone", "?"))
+            source = str(config.get("prompt_source") or "")
             fold = int(info["fold"]) if isinstance(info.get("fold"), int) else None
         except ValueError as err:
             error = str(err)
@@ -160,7 +166,7 @@ def find_runs(outputs_root: str | Path = "outputs") -> list[RunInfo]:
                 classes = tuple(str(c) for c in metrics.get("classes", ()))
             except (ValueError, TypeError):
                 pass  # an unreadable metrics file only costs the picker its accuracy
-        runs.append(RunInfo(ckpt, ckpt.parent, method, backbone, fold, accuracy, classes, error))
+        runs.append(RunInfo(ckpt, ckpt.parent, method, backbone, fold, accuracy, classes, error, source))
     return runs
 
 

@@ -139,6 +139,8 @@ def test_find_runs_lists_checkpoints_with_method_and_accuracy(trained, tmp_path)
     assert runs[0].method == "smilevlm" and runs[0].backbone == "fervlm-tiny" and runs[0].fold == 0
     assert runs[0].accuracy == pytest.approx(metrics["accuracy"])
     assert "smilevlm" in runs[0].label(outputs)
+    assert runs[0].prompt_source == "label"
+    assert "label prompts (training labels used)" in runs[0].label(outputs)
     assert find_runs(tmp_path / "missing") == []
 
 

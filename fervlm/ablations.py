@@ -18,6 +18,11 @@ Variant names (the same across methods, so a methods × variants heatmap lines u
   views / none (AffectVLM "mixed-view augmentation");
 * ``no-metadata`` — plain class prompts instead of metadata-augmented ones (AffectVLM "augmented
   textual prompts"; only where the method uses them);
+* ``fixed-margin`` / ``learnable-margin`` — AffectVLM's margin α frozen at ``margin_init`` or learned
+  (``margin_mode``); ``sample-targets`` / ``label-targets`` — MultiviewVLM's InfoNCE with only a
+  sample's own prompt as positive, or every prompt of its (pseudo-)class (``con_targets``);
+  ``class-align`` / ``pair-align`` — SMILE-VLM's alignment with class-level or one-to-one positives
+  (``align_targets``). Each is the other value of the method's key (`OBJECTIVE_VARIANTS`);
 * ``<view>`` (``front``, ``left``, ``right``) — a single view instead of the multiview input.
 """
 
@@ -32,6 +37,7 @@ import pandas as pd
 from fervlm.methods.config import LOSS_TERMS, TRAINED_METHODS, TrainConfig
 
 __all__ = [
+    "OBJECTIVE_VARIANTS",
     "TERM_WEIGHTS",
     "VARIANT_GROUPS",
     "ablation_plan",
@@ -48,14 +54,27 @@ TERM_WEIGHTS: dict[str, dict[str, tuple[str, ...]]] = {
     "smilevlm": {"bt": ("alpha",), "align": ("beta",), "red": ("gamma",)},
 }
 
+#: The form of each method's objective that the paper fixes and this package makes a key: method →
+#: (TrainConfig key, {value: name of the variant that switches to the other value}), the loss terms
+#: the key acts on. The paper's values are the defaults (margin learnable, label targets, pair alignment).
+OBJECTIVE_VARIANTS: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
+    "affectvlm": ("margin_mode", {"learnable": "fixed-margin", "fixed": "learnable-margin"}, ("mc", "mt")),
+    "multiviewvlm": ("con_targets", {"label": "sample-targets", "sample": "label-targets"}, ("con",)),
+    "smilevlm": ("align_targets", {"pair": "class-align", "class": "pair-align"}, ("align",)),
+}
+_OBJECTIVE_NAMES = {name for _, names, _ in OBJECTIVE_VARIANTS.values() for name in names.values()}
+
 #: Variant kind → the component family it removes (figure colours, table grouping).
-VARIANT_GROUPS = ("full", "loss", "prompts", "augmentation", "views")
+VARIANT_GROUPS = ("full", "loss", "objective", "prompts", "augmentation", "views")
 
 
 def variant_group(variant: str) -> str:
-    """The family of a variant name: ``full``, ``loss``, ``prompts``, ``augmentation`` or ``views``."""
+    """The family of a variant name: ``full``, ``loss``, ``objective``, ``prompts``, ``augmentation`` or
+    ``views``."""
     if variant == "full":
         return "full"
+    if variant in _OBJECTIVE_NAMES:
+        return "objective"
     if variant in ("pseudo-prompts", "label-prompts", "no-metadata"):
         return "prompts"
     if variant in ("same-aug", "no-aug"):
@@ -76,13 +95,20 @@ def _view_name(view: str) -> str:
     return names.get(float(text), f"yaw{float(text):+g}")
 
 
+def _weighted(base: TrainConfig, method: str, term: str) -> bool:
+    """Whether a loss term has a non-zero weight (a term without weight fields always has one)."""
+    weights = TERM_WEIGHTS[method][term]
+    return not weights or any(float(getattr(base, w)) != 0.0 for w in weights)
+
+
 def ablation_plan(method: str, base: TrainConfig | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The ablation variants of one method as ``(name, TrainConfig overrides)``, ``full`` first.
 
     Args:
         method: a trained method (``affectvlm``, ``multiviewvlm``, ``smilevlm``).
         base: the full model's configuration. Variants that would equal it are left out: a loss term
-            whose weight is already 0, the metadata prompts when they are off, augmentation variants
+            whose weight is already 0 (and an objective variant whose terms are all off), the metadata
+            prompts when they are off, augmentation variants
             when ``augment`` is not ``"mixed"``, single views when there is only one. None means the
             `TrainConfig` defaults for `method`.
 
@@ -105,6 +131,11 @@ def ablation_plan(method: str, base: TrainConfig | None = None) -> list[tuple[st
         if weights and all(float(getattr(base, w)) == 0.0 for w in weights):
             continue
         plan.append((f"no-{term}", {"disabled_losses": (*base.disabled_losses, term)}))
+    key, names, terms = OBJECTIVE_VARIANTS[method]
+    if any(t not in base.disabled_losses and _weighted(base, method, t) for t in terms):
+        current = getattr(base, key)
+        other = next(v for v in names if v != current)
+        plan.append((names[current], {key: other}))
     if method != "affectvlm":  # AffectVLM is supervised: its prompts always come from the labels
         other = "pseudo" if base.prompt_source == "label" else "label"
         plan.append((f"{other}-prompts", {"prompt_source": other}))

@@ -55,6 +55,7 @@ from fervlm.inference import (
     views_from_sequence,
     zero_shot_predictor,
 )
+from fervlm.protocols import protocol_name
 
 #: Side length of the views shown and fed to the model (resized to the model's input size there).
 VIEW_SIZE = 224
@@ -185,9 +186,13 @@ def choose_model() -> Predictor:
     except USER_ERRORS as err:
         st.error(f"Cannot load the model: {err}")
         st.stop()
+    protocol = "untrained"
+    if predictor.trained:
+        protocol = protocol_name(predictor.config.prompt_source, predictor.method_name)
     st.sidebar.caption(
         f"{predictor.method_name} · {predictor.backbone_name} · views {', '.join(predictor.view_names)} · "
-        f"input {predictor.image_size}px\n\nclasses: {', '.join(predictor.classes)}"
+        f"input {predictor.image_size}px\n\nclasses: {', '.join(predictor.classes)}\n\n"
+        f"trained with: {protocol}"
     )
     if not predictor.trained:
         st.warning(

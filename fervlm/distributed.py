@@ -32,7 +32,15 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["free_port", "gather_no_grad", "gather_with_grad", "is_distributed", "rank", "world_size"]
+__all__ = [
+    "broadcast_object",
+    "free_port",
+    "gather_no_grad",
+    "gather_with_grad",
+    "is_distributed",
+    "rank",
+    "world_size",
+]
 
 
 def is_distributed() -> bool:
@@ -134,3 +142,26 @@ def gather_no_grad(x: Tensor) -> Tensor:
     with torch.no_grad():
         x = x.detach().contiguous()
         return _all_gather_cat(x, _gather_sizes(x.shape[0], x.device))
+
+
+def broadcast_object(obj: object, src: int = 0) -> object:
+    """``src``'s ``obj`` on every rank (any picklable object, e.g. pseudo-labels and their report).
+
+    For results computed once on one rank — the pseudo-labelling round of
+    `fervlm.methods.base.FERMethod.recluster` — so that every rank continues with the *same* values
+    instead of recomputing them with rank-dependent numerics. Every rank must call it; what the
+    other ranks pass is ignored. Returns ``obj`` unchanged when not distributed.
+
+    Example:
+        >>> broadcast_object({"labels": [0, 2, 1]})
+        {'labels': [0, 2, 1]}
+    """
+    if not is_distributed():
+        return obj
+    box = [obj if dist.get_rank() == src else None]
+    device = None
+    if dist.get_backend() == "nccl":
+        # NCCL moves the pickled bytes through the GPU of this rank.
+        device = torch.device("cuda", torch.cuda.current_device())
+    dist.broadcast_object_list(box, src=src, device=device)
+    return box[0]

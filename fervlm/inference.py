@@ -101,7 +101,8 @@ class RunInfo:
         classes: class names from ``metrics.json`` (empty when unknown).
         error: why ``config.json`` could not be read ("" when it could).
         dataset: the tested dataset from ``metrics.json`` ("" while unfinished).
-        prompt_source: ``"label"`` or ``"pseudo"`` prompts, from ``config.json`` ("" when unknown).
+        prompt_source: the training protocol's prompt source (``label``/``pseudo``), from ``config.json``
+            ("" when unknown).
     """
 
     checkpoint: Path
@@ -129,9 +130,11 @@ class RunInfo:
         What tells runs apart comes first, because a narrow picker cuts the end off; `where` gives the folder
         (the app adds it only to labels that would otherwise be identical).
         """
+        from fervlm.protocols import protocol_name
+
         parts = [METHOD_NAMES.get(self.method, self.method)]
-        if self.prompt_source:
-            parts.append(f"{self.prompt_source} prompts")
+        if self.prompt_source or self.method in ("pixels", "zeroshot", "linearprobe"):
+            parts.append(protocol_name(self.prompt_source, self.method))  # every number says its protocol
         parts.append(self.dataset or "?")
         parts.append("cross-dataset" if self.fold is None else f"fold {self.fold}")
         parts.append("unfinished" if self.accuracy is None else f"acc {self.accuracy:.3f}")
@@ -139,7 +142,12 @@ class RunInfo:
 
 
 #: How the picker names each method (the papers' spelling).
-METHOD_NAMES = {"affectvlm": "AffectVLM", "multiviewvlm": "MultiviewVLM", "smilevlm": "SMILE-VLM"}
+METHOD_NAMES = {
+    "affectvlm": "AffectVLM",
+    "multiviewvlm": "MultiviewVLM",
+    "smilevlm": "SMILE-VLM",
+    "pixels": "Pixel baseline",
+}
 
 
 def best_first(runs: Sequence[RunInfo]) -> list[RunInfo]:

@@ -10,12 +10,16 @@ MultiviewVLM pairs every sample with a prompt of its *pseudo*-label. The labels 
    normalised cluster centroids and class prototypes `p_c` that maximises total cosine similarity.
    Only the text prototypes are used, never the labels.
 
+4. **Samples outside the clustered set** (a validation split): `label_like_round` gives them the
+   class of their nearest *named* centroid of the round (k-means) or of their nearest prototype
+   (zero-shot) — no label is read, and the clusters are not refitted on them.
+
 `pseudo_label_report` compares pseudo-labels with the true labels **for reporting only**.
 
-Distributed use: this module is pure (no collectives). Under DDP the caller (the MultiviewVLM
-method) must gather the embeddings of the *whole* training set from all ranks (METHODS.md §1,
-"Distributed correctness") and run the clustering once — on rank 0 and broadcast, or identically
-on every rank with the same seed — so every rank trains with the same pseudo-labels.
+Distributed use: this module is pure (no collectives). Under DDP the caller
+(`fervlm.methods.base.FERMethod.recluster`) runs the clustering once, on rank 0, over the whole
+training set, and broadcasts the assignment, so every rank trains with the same pseudo-labels
+(METHODS.md §1, "Distributed correctness").
 """
 
 from __future__ import annotations
@@ -160,6 +164,7 @@ class PseudoLabels:
         mapping: (K,) int64 class id of each cluster.
         cluster_sizes: samples per cluster, length K (empty clusters included).
         method: `"kmeans"` or `"zeroshot"`.
+        centroids: (K, D) k-means centroids (None for `zeroshot`), used by `label_like_round`.
     """
 
     labels: torch.Tensor
@@ -167,6 +172,7 @@ class PseudoLabels:
     mapping: np.ndarray
     cluster_sizes: list[int]
     method: str
+    centroids: torch.Tensor | None = None
 
 
 def assign_pseudo_labels(
@@ -197,6 +203,7 @@ def assign_pseudo_labels(
         raise ValueError(f"z: expected (N, V, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
     _check_prototypes(z_bar, prototypes)
     k = prototypes.shape[0]
+    centroids = None
     if init == "zeroshot":
         labels = zero_shot_labels(z_bar, prototypes)
         cluster_ids = labels.clone()
@@ -209,8 +216,36 @@ def assign_pseudo_labels(
         raise ValueError(f"init={init!r}: expected 'kmeans' or 'zeroshot'")
     sizes = np.bincount(cluster_ids.cpu().numpy(), minlength=len(mapping)).astype(int).tolist()
     return PseudoLabels(
-        labels=labels, cluster_ids=cluster_ids, mapping=mapping, cluster_sizes=sizes, method=init
+        labels=labels, cluster_ids=cluster_ids, mapping=mapping, cluster_sizes=sizes, method=init,
+        centroids=centroids,
     )
+
+
+def label_like_round(z: torch.Tensor, pseudo: PseudoLabels, prototypes: torch.Tensor) -> torch.Tensor:
+    """Pseudo-labels for samples that were not clustered (e.g. validation rows), from a finished round.
+
+    MultiviewVLM §II-F clusters the training samples; samples outside that set get what the round
+    would give them without refitting: the class of their nearest centroid (squared Euclidean
+    distance on unit vectors, as k-means assigns) named by the round's Hungarian mapping, or the
+    nearest prototype for a zero-shot round. No label is read.
+
+    Args:
+        z: (N, V, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) fused ones.
+        pseudo: the round (`assign_pseudo_labels`) whose centroids and naming are reused.
+        prototypes: (C, D) class prototypes (zero-shot rounds).
+
+    Returns:
+        (N,) int64 class ids.
+    """
+    if z.ndim not in (2, 3):
+        raise ValueError(f"z: expected (N, V, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
+    z_bar = aggregate_views(z) if z.ndim == 3 else F.normalize(z, dim=-1)
+    if pseudo.centroids is None:
+        return zero_shot_labels(z_bar, prototypes)
+    centroids = pseudo.centroids.detach().to("cpu", torch.float64)
+    _check_prototypes(z_bar, centroids)
+    nearest = torch.cdist(z_bar.detach().to("cpu", torch.float64), centroids).argmin(dim=1)
+    return torch.as_tensor(pseudo.mapping, dtype=torch.long)[nearest].to(z.device)
 
 
 def pseudo_label_report(pseudo: PseudoLabels, y_true: Any) -> dict[str, Any]:

@@ -728,6 +728,8 @@ def summarize(table: pd.DataFrame) -> str:
 # Aggregation
 
 _META_KEYS = ("profile", "notebook", "dataset", "method", "variant", "fold", "data_kind")
+#: Run labels kept as text after the meta keys: the protocol of every number (fervlm.protocols).
+_TEXT_KEYS = ("prompt_source",)
 
 
 def _flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -797,7 +799,8 @@ def aggregate_results(profile_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """Collect every `metrics.json` (and `summary.json`) of one profile's outputs into one table.
 
     Columns: profile, notebook, dataset, method, fold (the `fold-KK` number, or ``"summary"`` for a file at
-    item level), data_kind (``synthetic``/``real`` when the metrics record it, else ""), then every scalar
+    item level), data_kind (``synthetic``/``real`` when the metrics record it, else ""), prompt_source
+    (``label``/``pseudo``: the protocol, `fervlm.protocols`; "" when not recorded), then every scalar
     metric (accuracy, macro_f1, nmi, ``*_mean``, ``*_std``, …; nested dicts flattened as ``a.b``). Labels
     recorded inside the metrics file win over those read from the folders. The table is written atomically
     to ``<profile_dir>/results.csv``.
@@ -829,8 +832,9 @@ def aggregate_results(profile_dir: str | os.PathLike[str]) -> pd.DataFrame:
             "profile": profile_dir.name,
             **_path_labels(path, profile_dir),
             "data_kind": "",
+            "prompt_source": "",
         }
-        for key in ("dataset", "method", "variant", "data_kind"):
+        for key in ("dataset", "method", "variant", "data_kind", *_TEXT_KEYS):
             if isinstance(metrics.get(key), str) and metrics[key]:
                 row[key] = metrics[key]
         if isinstance(metrics.get("fold"), int) and not isinstance(metrics.get("fold"), bool):
@@ -839,9 +843,10 @@ def aggregate_results(profile_dir: str | os.PathLike[str]) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
-        table = pd.DataFrame(columns=list(_META_KEYS))
-    metric_cols = sorted(c for c in table.columns if c not in _META_KEYS)
-    table = table[["profile", "notebook", "dataset", "method", "variant", "fold", "data_kind", *metric_cols]]
+        table = pd.DataFrame(columns=[*_META_KEYS, *_TEXT_KEYS])
+    metric_cols = sorted(c for c in table.columns if c not in _META_KEYS and c not in _TEXT_KEYS)
+    meta = ["profile", "notebook", "dataset", "method", "variant", "fold", "data_kind"]
+    table = table[[*meta, *_TEXT_KEYS, *metric_cols]]
     order = table["fold"].map(lambda f: 1 << 30 if f == "summary" else int(f))  # summary after the folds
     table = (
         table.assign(_order=order)

@@ -67,7 +67,10 @@ def test_checkpoint_from_the_picker_gives_the_same_answer_as_fervlm_inference(
 ):
     at = _app(monkeypatch, outputs).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.selectbox(key="model").value.startswith("SMILE-VLM · label prompts · toy · fold 0 · acc ")
+    label = at.selectbox(key="model").value
+    # Every number says its protocol: the picker's accuracy and the sidebar name how the run was trained.
+    assert label.startswith("SMILE-VLM · label prompts (training labels used) · toy · fold 0 · acc ")
+    assert any("trained with: label prompts (training labels used)" in c.value for c in at.sidebar.caption)
     assert not any("meaningless" in w.value for w in at.warning)
     expected = load_predictor(outputs / "smile" / "fold-00").predict(happy_views)
     shown = at.session_state["prediction"]

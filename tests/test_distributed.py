@@ -24,7 +24,15 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import Tensor
 
-from fervlm.distributed import free_port, gather_no_grad, gather_with_grad, is_distributed, rank, world_size
+from fervlm.distributed import (
+    broadcast_object,
+    free_port,
+    gather_no_grad,
+    gather_with_grad,
+    is_distributed,
+    rank,
+    world_size,
+)
 from fervlm.losses import (
     AffectVLMLoss,
     MultiviewVLMLoss,
@@ -183,6 +191,8 @@ def test_single_process_helpers_are_no_ops() -> None:
     assert torch.equal(gather_no_grad(x), x.detach()) and not gather_no_grad(x).requires_grad
     port = free_port()
     assert 0 < port < 65536
+    payload = {"labels": torch.tensor([2, 0, 1])}
+    assert broadcast_object(payload) is payload
 
 
 @pytest.mark.ddp
@@ -222,3 +232,64 @@ def test_losses_and_gradients_under_two_process_gloo_equal_single_process(tmp_pa
     for out in ranks:
         for key, expected in single.items():
             assert torch.allclose(out["results"]["ddp_linear"][key], expected, atol=atol), key
+
+
+# ------------------------------------------------------------------------------------------------
+# Pseudo-labels under DDP: one clustering (rank 0), broadcast to every rank.
+
+PSEUDO_CONFIG = dict(method="multiviewvlm", prompt_source="pseudo", backbone="fervlm-tiny", batch_size=8)
+
+
+def _pseudo_method(index: str, perturb: int | None):
+    """The method every rank builds (same seed), optionally with rank-dependent weight noise."""
+    from fervlm.data import FERDataModule, load_table
+    from fervlm.methods import build_method
+
+    table, root = load_table(index)
+    torch.manual_seed(0)
+    method = build_method(PSEUDO_CONFIG, table)
+    if perturb is not None:
+        # Stands in for rank-dependent numerics (unsynchronised BatchNorm statistics on CPU processes,
+        # reduction order): enough to change a k-means assignment computed on this rank.
+        g = torch.Generator().manual_seed(perturb)
+        with torch.no_grad():
+            for p in method.backbone.visual.parameters():
+                p.add_(0.5 * p.std().nan_to_num(1.0) * torch.randn(p.shape, generator=g))
+    rows = torch.arange(len(table)).numpy()
+    dm = FERDataModule(table, root, rows[:18], rows[18:], method.classes, image_size=64, num_workers=0,
+                       val_rows=rows[18:21])
+    dm.setup()
+    return method, dm
+
+
+def _pseudo_worker(r: int, port: int, out_dir: str, index: str) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=r, world_size=WORLD)
+    try:
+        method, dm = _pseudo_method(index, perturb=None if r == 0 else 100 + r)
+        report = method.recluster(dm.plain_dataloader("train"), dm.plain_dataloader("val"))
+        out = {"labels": method.pseudo_labels.clone(), "report": report}
+        torch.save(out, Path(out_dir) / f"pseudo{r}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.ddp
+def test_pseudo_labels_are_clustered_once_and_identical_on_every_rank(tmp_path: Path) -> None:
+    from fervlm.data import make_toy_table
+
+    index = str(make_toy_table(tmp_path / "toy", n_subjects=4, size=16))
+    mp.spawn(_pseudo_worker, args=(free_port(), str(tmp_path), index), nprocs=WORLD, join=True)
+    ranks = [torch.load(tmp_path / f"pseudo{r}.pt") for r in range(WORLD)]
+    assert torch.equal(ranks[0]["labels"], ranks[1]["labels"])
+    assert ranks[0]["report"] == ranks[1]["report"]
+    assert (ranks[0]["labels"][:21] >= 0).all() and (ranks[0]["labels"][21:] == -1).all()  # train + val rows
+    # The broadcast assignment is rank 0's clustering; rank 1's own would have differed.
+    single = {}
+    for name, perturb in (("rank0", None), ("rank1", 101)):
+        method, dm = _pseudo_method(index, perturb)
+        method.recluster(dm.plain_dataloader("train"), dm.plain_dataloader("val"))
+        single[name] = method.pseudo_labels
+    assert torch.equal(ranks[0]["labels"], single["rank0"])
+    assert not torch.equal(single["rank1"], single["rank0"])

@@ -34,7 +34,7 @@ def test_find_runs_lists_the_pixel_baseline_with_what_it_reads(pixels_run):
     (found,) = find_runs(root)
     assert found.checkpoint == run / PIXELS_FILE and found.method == "pixels"
     assert found.backbone == "grey 8 px, PCA 10" and found.accuracy is not None and found.fold == 0
-    assert "pixels / grey 8 px, PCA 10" in found.label(root)
+    assert found.label(root).startswith("Pixel baseline · pixel baseline (training labels used) · ")
 
 
 def test_reloaded_baseline_reproduces_the_folds_test_predictions(pixels_run):

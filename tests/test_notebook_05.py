@@ -37,18 +37,54 @@ def test_plan_skips_variants_equal_to_the_full_model() -> None:
     assert "no-mt" not in dict(ablation_plan("affectvlm", quick))
     single = load_config(method="smilevlm", views=["front"], augment="same", prompt_source="pseudo")
     names = [n for n, _ in ablation_plan("smilevlm", single)]
-    assert names == ["full", "no-bt", "no-align", "no-red", "label-prompts"]
+    assert names == ["full", "no-bt", "no-align", "no-red", "class-align", "label-prompts"]
     with pytest.raises(ValueError, match="trained method"):
         ablation_plan("zeroshot")
     with pytest.raises(ValueError, match="not 'smilevlm'"):
         ablation_plan("smilevlm", quick)
-    assert [variant_group(v) for v in ("full", "no-mc", "no-metadata", "same-aug", "front")] == [
+    names = ("full", "no-mc", "no-metadata", "same-aug", "front", "fixed-margin")
+    assert [variant_group(v) for v in names] == [
         "full",
         "loss",
         "prompts",
         "augmentation",
         "views",
+        "objective",
     ]
+
+
+def test_plan_switches_each_papers_objective_form_to_the_other_value() -> None:
+    expected = {
+        "affectvlm": ("fixed-margin", {"margin_mode": "fixed"}),
+        "multiviewvlm": ("sample-targets", {"con_targets": "sample"}),
+        "smilevlm": ("class-align", {"align_targets": "class"}),
+    }
+    for method, (name, overrides) in expected.items():
+        base = load_config(profile="quick", method=method)
+        plan = dict(ablation_plan(method, base))
+        assert plan[name] == overrides and variant_group(name) == "objective"
+        key = next(iter(overrides))
+        other = dict(ablation_plan(method, base.replace(**overrides)))
+        assert other[next(n for n in other if variant_group(n) == "objective")] == {key: getattr(base, key)}
+    # The margin only acts through L_mc and L_mt: with both off there is nothing to vary.
+    no_margin = load_config(method="affectvlm", disabled_losses=["mc", "mt"])
+    assert "fixed-margin" not in dict(ablation_plan("affectvlm", no_margin))
+
+
+def test_margin_dynamics_figure_reads_alpha_per_epoch(tmp_path: Path) -> None:
+    from fervlm.viz.ablations import plot_margin_dynamics
+
+    for variant, alphas in (("full", [0.25, 0.3, 0.4]), ("fixed-margin", [0.2, 0.2, 0.2])):
+        run = tmp_path / "affectvlm" / variant / "fold-00"
+        run.mkdir(parents=True)
+        pd.DataFrame({"epoch": [0, 1, 2], "alpha": alphas}).to_csv(run / "history.csv", index=False)
+    fig = plot_margin_dynamics(tmp_path / "affectvlm", 0)
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["full", "fixed-margin"]
+    assert list(lines[0].get_ydata()) == [0.25, 0.3, 0.4]
+    assert "label prompts" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="alpha"):
+        plot_margin_dynamics(tmp_path / "affectvlm", 1)
 
 
 def test_ablation_table_shows_accuracy_and_difference_in_percent() -> None:

@@ -120,7 +120,8 @@ def test_results_table_and_fold_metrics(tmp_path: Path) -> None:
         fold_metrics(run, [2])
     table = results_table({"mv (pseudo)": run}, keys=("accuracy", "nmi", "missing"))
     assert table.to_dict("records") == [
-        {"run": "mv (pseudo)", "method": "multiviewvlm", "prompt_source": "pseudo", "folds": 2,
+        {"run": "mv (pseudo)", "method": "multiviewvlm", "prompt_source": "pseudo",
+         "protocol": "label-free (pseudo-label prompts)", "folds": 2,
          "accuracy": "0.625 ± 0.125", "nmi": "0.400 ± 0.000"}
     ]
     with pytest.raises(FileNotFoundError, match="summary"):

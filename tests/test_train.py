@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -150,3 +151,58 @@ def test_cross_dataset_restricts_classes(index, tmp_path):
     assert len(metrics["confusion_matrix"]) == 2 and (tmp_path / "x" / "metrics.json").is_file()
     predictions = pd.read_csv(tmp_path / "x" / "predictions.csv")
     assert set(predictions["sample_id"].str.split("_").str[1]) == {"disgust", "happiness"}
+
+
+def test_pseudo_run_with_a_validation_split_trains(index, tmp_path):
+    """Validation rows are never clustered; they take the nearest named centroid of every round."""
+    for method in ("multiviewvlm", "smilevlm"):
+        config = dict(BASE, method=method, prompt_source="pseudo", recluster_every=1, val_fraction=0.3)
+        metrics = fit_fold(config, index, 0, tmp_path / method)
+        history = pd.read_csv(fold_dir(tmp_path / method, 0) / "history.csv")
+        assert history["epoch"].tolist() == [0, 1] and history["val_loss"].notna().all(), method
+        rounds = metrics["pseudo_rounds"]
+        assert len(rounds) == 2 and all(0 <= r["val_accuracy"] <= 1 for r in rounds), method
+        assert sum(rounds[0]["cluster_sizes"]) == metrics["n_train"]  # only training rows are clustered
+
+
+def test_label_free_cross_dataset_reads_no_training_label(index, tmp_path):
+    """prompt_source=pseudo: garbage training labels give the same run (rows, pseudo-labels, predictions)."""
+    from fervlm.train import cross_dataset
+
+    other = make_toy_table(tmp_path / "other", n_subjects=2, size=16, seed=5)
+    garbage = shutil.copytree(index.parent, tmp_path / "garbage_table") / index.name
+    table = pd.read_csv(garbage)
+    labels = table["label"].to_numpy()
+    table["label"] = [*labels[::-1][:-4], "neutral", "contempt", "", "happiness"]
+    table.to_csv(garbage, index=False)
+    config = dict(BASE, method="multiviewvlm", prompt_source="pseudo", recluster_every=1)
+    runs = {}
+    for name, train_index in (("true", index), ("garbage", garbage)):
+        runs[name] = cross_dataset(
+            config, train_index, other, tmp_path / name, classes=("disgust", "happiness")
+        )
+    assert runs["true"]["n_train"] == runs["garbage"]["n_train"] == 48  # every row, whatever its label
+    assert runs["true"]["n_test"] == 4
+    p_true = pd.read_csv(tmp_path / "true" / "predictions.csv")
+    p_garbage = pd.read_csv(tmp_path / "garbage" / "predictions.csv")
+    pd.testing.assert_frame_equal(p_true, p_garbage)
+    h_true = pd.read_csv(tmp_path / "true" / "history.csv")
+    h_garbage = pd.read_csv(tmp_path / "garbage" / "history.csv")
+    assert h_true["train_loss"].tolist() == h_garbage["train_loss"].tolist()
+    # The supervised protocol still restricts training rows to the classes.
+    supervised = cross_dataset(dict(BASE, method="multiviewvlm", epochs=1), index, other, tmp_path / "label",
+                               classes=("disgust", "happiness"))
+    assert supervised["n_train"] == 16
+
+
+def test_affectvlm_margin_is_logged_every_epoch_learnable_or_fixed(index, tmp_path):
+    alphas = {}
+    for mode in ("learnable", "fixed"):
+        config = dict(BASE, method="affectvlm", epochs=3, margin_mode=mode, lambda_mt=0.0)
+        fit_fold(config, index, 0, tmp_path / mode)
+        history = pd.read_csv(fold_dir(tmp_path / mode, 0) / "history.csv")
+        assert history["epoch"].tolist() == [0, 1, 2] and history["alpha"].notna().all()
+        alphas[mode] = history["alpha"].to_numpy()
+    assert alphas["fixed"] == pytest.approx([0.2, 0.2, 0.2])
+    # λ_mt = 0: only L_mc moves α, and it pushes it up (fervlm.losses.margin).
+    assert alphas["learnable"][0] > 0.2 and (alphas["learnable"][1:] > alphas["learnable"][:-1]).all()

@@ -35,6 +35,7 @@ class AffectVLMLoss(nn.Module):
     Args:
         weights: ``{'align', 'mc', 'mt'}`` → λ (missing keys default to 1).
         margin_init: initial ``α`` of :class:`~fervlm.losses.LearnableMargin`.
+        margin_mode: ``"learnable"`` (the paper) or ``"fixed"`` (α stays at ``margin_init``).
         disabled: names of terms to omit (not computed), e.g. ``("mt",)`` for an ablation.
 
     Example:
@@ -52,6 +53,7 @@ class AffectVLMLoss(nn.Module):
         weights: Mapping[str, float] | None = None,
         margin_init: float = 0.2,
         disabled: Iterable[str] = (),
+        margin_mode: str = "learnable",
     ) -> None:
         super().__init__()
         weights = dict(weights or {})
@@ -60,7 +62,9 @@ class AffectVLMLoss(nn.Module):
             raise ValueError(f"AffectVLMLoss: weights {unknown} are unknown; valid names: {list(_TERMS)}")
         self.weights = {name: float(weights.get(name, 1.0)) for name in _TERMS}
         self.disabled = resolve_disabled(disabled, _TERMS, "AffectVLMLoss")
-        self.margin = LearnableMargin(margin_init)
+        if margin_mode not in ("learnable", "fixed"):
+            raise ValueError(f"AffectVLMLoss: margin_mode must be 'learnable' or 'fixed': {margin_mode!r}")
+        self.margin = LearnableMargin(margin_init, learnable=margin_mode == "learnable")
 
     def forward(
         self, *, z: Tensor, t: Tensor, labels: Tensor, logit_scale: Tensor | float

@@ -22,10 +22,15 @@ class MultiviewVLMLoss(nn.Module):
     """MultiviewVLM's loss as a dict of weighted parts.
 
     * ``con_loss``: symmetric InfoNCE (eq. 1-3) between the ``V·B`` flattened view embeddings and
-      their sample's prompt embedding. Because the ``V`` views of a sample share one prompt, the
-      text side holds ``V`` identical copies; targets are therefore *sample identity* (all copies
-      of the own prompt are positives) by default (choice), or the (pseudo-)labels when
-      ``con_targets="label"`` (samples with the same pseudo-label may share a prompt class).
+      their sample's prompt embedding (the ``V`` views of a sample share one prompt, so the text
+      side holds ``V`` copies of it). Targets, ``con_targets``:
+
+      - ``"label"`` (default, the paper): the negatives of eq. (1)-(2) are prompts of a *different*
+        emotion, so every view/prompt pair whose (pseudo-)labels agree is a positive, target mass
+        spread uniformly over them; a prompt of the sample's own class is never pushed away.
+      - ``"sample"``: *sample identity* — only the copies of a sample's own prompt are positives;
+        other samples' prompts are negatives even when they share the class or the very text
+        (a CLIP-style instance objective; kept as a documented option for comparison).
     * ``mv_loss``: ``λ_mv`` × :func:`~fervlm.losses.multiview_consistency` (eq. 4).
     * ``pos_loss`` / ``neg_loss``: ``λ_pn`` × :func:`~fervlm.losses.positive_pair_loss` /
       :func:`~fervlm.losses.negative_pair_loss` (eq. 5-8) with the (pseudo-)labels.
@@ -37,7 +42,7 @@ class MultiviewVLMLoss(nn.Module):
         lambda_pn: weight of the positive and negative pair terms.
         tau_p: pair-loss temperature.
         disabled: names among ``("con", "mv", "pos", "neg")`` to omit; ``"pn"`` omits both pair terms.
-        con_targets: ``"sample"`` (default) or ``"label"``, see above.
+        con_targets: ``"label"`` (default, the paper) or ``"sample"``, see above.
 
     Example:
         >>> import torch.nn.functional as F
@@ -55,11 +60,11 @@ class MultiviewVLMLoss(nn.Module):
         lambda_pn: float = 1.0,
         tau_p: float = 0.1,
         disabled: Iterable[str] = (),
-        con_targets: str = "sample",
+        con_targets: str = "label",
     ) -> None:
         super().__init__()
         if con_targets not in ("sample", "label"):
-            raise ValueError(f"MultiviewVLMLoss: con_targets must be 'sample' or 'label': {con_targets!r}")
+            raise ValueError(f"MultiviewVLMLoss: con_targets must be 'label' or 'sample': {con_targets!r}")
         if tau_p <= 0:
             raise ValueError(f"MultiviewVLMLoss: tau_p must be positive, got {tau_p}")
         self.lambda_mv = float(lambda_mv)

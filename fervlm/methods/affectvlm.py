@@ -3,7 +3,8 @@
 AffectVLM paper (`papers/002_*`), METHODS.md §2. Every view embedding ``z'_{v,b}`` is aligned with
 *its own* prompt drawn from the sample's class bank (with metadata, "an older man looking very
 happy"), and the ``V·B`` view embeddings are pulled together by class with the multiview
-contrastive and triplet terms of eq. (2) under one learnable margin ``α = sigmoid(a)``. Mixed-view
+contrastive and triplet terms of eq. (2) under one learnable margin ``α = sigmoid(a)``
+(``margin_mode="fixed"`` freezes it at ``margin_init``; why α drifts: `fervlm.losses.margin`). Mixed-view
 augmentation happens in the data (`fervlm.data`, ``augment="mixed"``). Fusion is the mean of views.
 """
 
@@ -38,7 +39,12 @@ class AffectVLM(FERMethod):
             weights={"align": config.lambda_align, "mc": config.lambda_mc, "mt": config.lambda_mt},
             margin_init=config.margin_init,
             disabled=config.disabled_losses,
+            margin_mode=config.margin_mode,
         )
+
+    def epoch_scalars(self) -> dict[str, float]:
+        """The margin α at the end of the epoch (``alpha`` in ``history.csv``), learnable or fixed."""
+        return {"alpha": float(self.loss.margin().detach())}
 
     def compute_loss(self, batch: dict[str, Any]) -> tuple[dict[str, Tensor], Tensor]:
         z = self.embed_views(batch["images"])  # (V, B, D)

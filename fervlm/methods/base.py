@@ -11,8 +11,9 @@ they fuse views or project embeddings differently, :meth:`FERMethod.embed_views`
   current pseudo-label (``"pseudo"``). Pseudo-labels (MultiviewVLM §II-F) are re-assigned at the
   start of every ``recluster_every``-th epoch from the view-aggregated embeddings of all training
   samples *without augmentation*: round 0 by ``pseudo_init`` (zero-shot or k-means), later rounds by
-  k-means named by a Hungarian match of centroids to prototypes (text only). The accuracy of each
-  round against the true labels is recorded **for reporting only** and never used in training.
+  k-means named by a Hungarian match of centroids to prototypes (text only). Validation rows take
+  the class of their nearest named centroid; under DDP rank 0 clusters and broadcasts. The accuracy
+  of each round against the true labels is recorded **for reporting only** and never used in training.
 * **Per-epoch history** (loss parts, accuracy, learning rate, pseudo-label accuracy) kept in the
   module and its checkpoints, so a resumed run still writes complete loss curves.
 * A non-finite loss part stops training with a ``FloatingPointError`` naming the part and step.
@@ -211,13 +212,29 @@ class FERMethod(pl.LightningModule):
             self.train(was_training)
         return torch.cat(views), torch.cat(fused), torch.cat(labels), torch.cat(rows)
 
-    def recluster(self, loader: Any) -> dict[str, Any]:
+    def recluster(self, loader: Any, val_loader: Any = None) -> dict[str, Any]:
         """One pseudo-labelling round on the (non-augmented) training samples of ``loader``.
 
-        MultiviewVLM §II-F / METHODS.md §3. Returns the round's report (true labels used for
+        MultiviewVLM §II-F / METHODS.md §3. Samples of ``val_loader`` (a validation split) are not
+        clustered; they get the class of their nearest named centroid of this round
+        (`fervlm.pseudo.label_like_round`), so validation losses use prompts chosen without labels.
+        Under DDP the round runs once, on rank 0, and its assignment is broadcast
+        (`fervlm.distributed.broadcast_object`): every rank trains on one assignment, whatever
+        rank-dependent numerics (unsynchronised BatchNorm statistics on CPU, reduction order) would
+        have made of separate clusterings. Returns the round's report (true labels used for
         reporting only).
         """
-        from fervlm.pseudo import assign_pseudo_labels, pseudo_label_report
+        from fervlm.distributed import broadcast_object, rank
+
+        payload = self._pseudo_round(loader, val_loader) if rank() == 0 else None
+        rows, assigned, report = broadcast_object(payload)
+        self.pseudo_labels[rows.to(self.pseudo_labels.device)] = assigned.to(self.pseudo_labels.device)
+        self.pseudo_rounds.append(report)
+        return report
+
+    def _pseudo_round(self, loader: Any, val_loader: Any = None) -> tuple[Tensor, Tensor, dict[str, Any]]:
+        """Embed, cluster and name (rank 0): (table rows, their pseudo-labels, the round's report)."""
+        from fervlm.pseudo import assign_pseudo_labels, label_like_round, pseudo_label_report
 
         views, _, labels, rows = self.embed_loader(loader)
         init = self.config.pseudo_init if not self.pseudo_rounds else "kmeans"
@@ -225,11 +242,15 @@ class FERMethod(pl.LightningModule):
             views, self.prototypes.cpu(), init=init, seed=self.config.seed + len(self.pseudo_rounds),
             n_init=self.config.kmeans_n_init,
         )
-        self.pseudo_labels[rows.to(self.pseudo_labels.device)] = pseudo.labels.to(self.pseudo_labels.device)
         report = pseudo_label_report(pseudo, labels)
         report = {"round": len(self.pseudo_rounds), "epoch": int(self.current_epoch), **report}
-        self.pseudo_rounds.append(report)
-        return report
+        assigned = pseudo.labels.cpu()
+        if val_loader is not None:
+            val_views, _, val_labels, val_rows = self.embed_loader(val_loader)
+            val_assigned = label_like_round(val_views, pseudo, self.prototypes.cpu()).cpu()
+            report["val_accuracy"] = float((val_assigned == val_labels).float().mean())
+            rows, assigned = torch.cat([rows, val_rows]), torch.cat([assigned, val_assigned])
+        return rows.cpu(), assigned, report
 
     def on_train_epoch_start(self) -> None:
         # The learning rate this epoch trains with (epoch-interval schedulers step before epoch end).
@@ -244,14 +265,22 @@ class FERMethod(pl.LightningModule):
             datamodule = getattr(self.trainer, "datamodule", None)
             if datamodule is None or not hasattr(datamodule, "plain_dataloader"):
                 raise RuntimeError("prompt_source='pseudo' needs a FERDataModule (for re-clustering)")
-            self.recluster(datamodule.plain_dataloader("train"))
+            has_val = getattr(datamodule, "val_rows", None) is not None
+            self.recluster(
+                datamodule.plain_dataloader("train"), datamodule.plain_dataloader("val") if has_val else None
+            )
 
     # ------------------------------------------------------------------ history
+    def epoch_scalars(self) -> dict[str, float]:
+        """Learned scalars recorded in ``history.csv`` at the end of every epoch (e.g. AffectVLM's α)."""
+        return {}
+
     def on_train_epoch_end(self) -> None:
         row: dict[str, Any] = {"epoch": int(self.current_epoch), "step": int(self.global_step)}
         for key in sorted(self._sums):
             row[key] = self._sums[key] / max(1, self._counts[key])
         row["lr"] = getattr(self, "_epoch_lr", math.nan)
+        row.update(self.epoch_scalars())
         if self.pseudo_rounds and self.pseudo_rounds[-1]["epoch"] == self.current_epoch:
             row["pseudo_acc"] = float(self.pseudo_rounds[-1]["accuracy"])
             self.log("pseudo_acc", row["pseudo_acc"], on_epoch=True, sync_dist=False)

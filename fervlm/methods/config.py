@@ -113,6 +113,15 @@ class TrainConfig:
         val_fraction: share of training subjects held out for validation curves (0 = none).
         lambda_*: loss weights; margin_init (AffectVLM α); tau_p (MultiviewVLM);
             alpha/beta/gamma/lambd (SMILE-VLM).
+        margin_mode: AffectVLM's margin α, ``"learnable"`` (the paper: ``α = sigmoid(a)``, ``a``
+            trained with the image tower) or ``"fixed"`` (α stays at ``margin_init``; an ablation).
+        con_targets: positives of MultiviewVLM's InfoNCE ``L_con`` (eq. 1–3): ``"label"`` (the
+            paper: negatives are prompts of a *different* emotion, so samples of the same prompt
+            class are positives) or ``"sample"`` (only a sample's own prompt is positive; the other
+            samples' prompts are negatives even when they are the same text).
+        align_targets: positives of SMILE-VLM's alignment ``L_vl-align`` (eq. 6): ``"pair"`` (the
+            paper's one-to-one InfoNCE: a sample's own prompt is its positive) or ``"class"``
+            (every sample whose prompt has the same class is a positive).
         disabled_losses: loss-term names switched off (ablations), see ``LOSS_TERMS``.
         pseudo_init: round-0 pseudo-labels, ``"zeroshot"`` or ``"kmeans"``; recluster_every (epochs);
             kmeans_n_init (restarts).
@@ -152,10 +161,12 @@ class TrainConfig:
     lambda_mc: float = 1.0
     lambda_mt: float = 1.0
     margin_init: float = 0.2
+    margin_mode: str = "learnable"
     # MultiviewVLM
     lambda_mv: float = 1.0
     lambda_pn: float = 1.0
     tau_p: float = 0.1
+    con_targets: str = "label"
     pseudo_init: str = "kmeans"
     recluster_every: int = 2
     kmeans_n_init: int = 4
@@ -164,6 +175,7 @@ class TrainConfig:
     beta: float = 1.0
     gamma: float = 1.0
     lambd: float = 0.0051
+    align_targets: str = "pair"
     disabled_losses: tuple[str, ...] = ()
     # Linear probe
     probe_c: float = 1.0
@@ -239,6 +251,12 @@ class TrainConfig:
             raise bad("schedule", "must be 'cosine' or 'constant'")
         if self.pseudo_init not in ("kmeans", "zeroshot"):
             raise bad("pseudo_init", "must be 'kmeans' or 'zeroshot'")
+        if self.margin_mode not in ("learnable", "fixed"):
+            raise bad("margin_mode", "must be 'learnable' (the paper) or 'fixed'")
+        if self.con_targets not in ("label", "sample"):
+            raise bad("con_targets", "must be 'label' (the paper) or 'sample'")
+        if self.align_targets not in ("pair", "class"):
+            raise bad("align_targets", "must be 'pair' (the paper) or 'class'")
         if not self.views:
             raise bad("views", "at least one view is needed")
         if len(set(self.views)) != len(self.views):

@@ -2,7 +2,9 @@
 
 MultiviewVLM paper (`papers/000_*`), METHODS.md §3. Each sample is paired with one prompt of its
 prompt class — its current pseudo-label with ``prompt_source="pseudo"`` (strictly label-free) or its
-label with ``"label"`` (the paper's protocol). The pseudo-labelling rounds (zero-shot or k-means at
+label with ``"label"`` (the paper's protocol). ``con_targets`` chooses the positives of ``L_con``:
+prompts of the same (pseudo-)class (``"label"``, the paper: its negatives are prompts of a different
+emotion) or only the sample's own prompt (``"sample"``). The pseudo-labelling rounds (zero-shot or k-means at
 round 0, k-means with Hungarian naming against the class prototypes every ``recluster_every``
 epochs, on view-aggregated embeddings without augmentation) live in
 :class:`~fervlm.methods.base.FERMethod`, because SMILE-VLM uses them too.
@@ -42,6 +44,7 @@ class MultiviewVLM(FERMethod):
             disabled += ("pos",)
         self.loss = MultiviewVLMLoss(
             lambda_mv=config.lambda_mv, lambda_pn=config.lambda_pn, tau_p=config.tau_p, disabled=disabled,
+            con_targets=config.con_targets,
         )
 
     def compute_loss(self, batch: dict[str, Any]) -> tuple[dict[str, Tensor], Tensor]:

@@ -7,6 +7,12 @@ multiview Barlow Twins term (eq. 1–4), ``z'_i = normalize(z^A_i)`` are fused b
 prompt embeddings is pushed to the identity (eq. 8–9). Inference is zero-shot: the fused embedding
 against the class prototypes.
 
+Alignment targets (``TrainConfig.align_targets``): eq. (6) is a one-to-one InfoNCE — sample ``i``'s
+positive is its own prompt, every other prompt of the batch a negative — and that is the default
+(``"pair"``). ``"class"`` makes every sample whose prompt has the same (pseudo-)class a positive, so a
+prompt of the sample's own class (with few prompts per class, often the very same text) is not
+pushed away; it departs from the paper and is kept as a named option for comparison.
+
 Projector (choice): ``g(x) = x + W_2 GELU(W_1 x)`` with ``W_2`` initialised to zero, i.e. the
 identity at initialisation. The projector output must live in the text embedding space (it is
 compared with prompts), and starting from the identity keeps a pretrained CLIP's zero-shot ability
@@ -81,8 +87,10 @@ class SmileVLM(FERMethod):
         fused = self.fuse(z_views)
         cls = self.class_of(batch)
         t = self.prompt_table.embed(self.prompt_table.draw(batch["index"], cls, self.prompt_key()))
+        # Eq. (6) is one-to-one (align_targets="pair"); "class" makes same-class prompts positives.
+        prompt_labels = cls if self.config.align_targets == "class" else None
         parts = self.loss(
-            z_a=z_a, z_b=z_b, z_fused=fused, t=t, logit_scale=self.logit_scale(), prompt_labels=cls,
+            z_a=z_a, z_b=z_b, z_fused=fused, t=t, logit_scale=self.logit_scale(), prompt_labels=prompt_labels,
             z_views=z_views,
         )
         return parts, fused

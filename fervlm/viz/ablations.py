@@ -6,6 +6,7 @@ Figures are built on `matplotlib.figure.Figure` directly (no pyplot state), like
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,15 +20,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "QUICK_VARIANTS", "AblationsConfig", "ablation_table", "plot_ablation_deltas", "plot_ablation_heatmap",
+    "plot_margin_dynamics",
 ]
 
 #: The quick profile's variants, kept to what fits the demo's time budget on 2 CPU cores: one loss term
-#: per method, the prompt source, and the frontal view alone (10 runs of 3 methods with the full models).
-#: The paper profile runs every variant of `fervlm.ablations.ablation_plan`.
-QUICK_VARIANTS = ("no-mc", "no-bt", "pseudo-prompts", "front")
+#: per method, the prompt source, the frontal view alone, and the objective form each paper fixes
+#: (AffectVLM's margin, MultiviewVLM's InfoNCE targets, SMILE-VLM's alignment targets): 13 runs of 3
+#: methods with the full models. The paper profile runs every variant of
+#: `fervlm.ablations.ablation_plan`.
+QUICK_VARIANTS = (
+    "no-mc", "no-bt", "pseudo-prompts", "front", "fixed-margin", "sample-targets", "class-align",
+)
 
 GROUP_COLOURS = {
-    "full": "#4c4c4c", "loss": "#4c72b0", "prompts": "#dd8452", "augmentation": "#55a868", "views": "#8172b3",
+    "full": "#4c4c4c", "loss": "#4c72b0", "objective": "#c44e52", "prompts": "#dd8452",
+    "augmentation": "#55a868", "views": "#8172b3",
 }
 
 
@@ -127,3 +134,44 @@ def plot_ablation_heatmap(results: pd.DataFrame) -> Figure:
     ax.set_yticks(range(len(grid)), grid.index)
     fig.colorbar(image, ax=ax, label="Δ accuracy vs full (pp)")
     return fig
+
+
+def plot_margin_dynamics(
+    method_dir: str | Path, fold: int, variants: tuple[str, ...] = ("full", "fixed-margin")
+) -> Figure:
+    """AffectVLM's margin α at the end of every epoch (``alpha`` in ``history.csv``), one line per variant.
+
+    Args:
+        method_dir: ``out_dir/affectvlm`` of `fervlm.ablations.run_ablations` (one sub-folder per variant).
+        fold: the fold whose histories are drawn.
+        variants: variant folders to draw; missing ones are skipped.
+
+    Raises:
+        ValueError: none of the variants has a finished history with an ``alpha`` column.
+    """
+    from matplotlib.figure import Figure
+
+    from fervlm.protocols import protocol_name
+    from fervlm.train import fold_dir
+
+    fig = Figure(figsize=(5.2, 3.2), layout="constrained")
+    ax = fig.subplots()
+    drawn = 0
+    for variant in variants:
+        path = fold_dir(Path(method_dir) / variant, fold) / "history.csv"
+        if not path.is_file():
+            continue
+        history = pd.read_csv(path)
+        if "alpha" not in history or history["alpha"].isna().all():
+            continue
+        ax.plot(history["epoch"] + 1, history["alpha"], marker=".", label=variant)
+        drawn += 1
+    if not drawn:
+        raise ValueError(f"{method_dir}: no history.csv with an 'alpha' column for variants {list(variants)}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("margin α (end of epoch)")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend(fontsize=8)
+    ax.set_title(f"AffectVLM margin, {protocol_name('label', 'affectvlm')}, fold {fold}", fontsize=9)
+    return fig
+

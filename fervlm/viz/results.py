@@ -118,21 +118,26 @@ def data_label(dataset: str) -> str:
 
 
 def our_accuracy(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std of per-fold test accuracy (in %) per notebook × dataset × method × variant.
+    """Mean ± std of per-fold test accuracy (in %) per notebook × dataset × method × variant × protocol.
 
     Per-fold rows (``fold`` a number) are averaged; a group with only an item-level row uses its
-    ``accuracy`` / ``accuracy_mean``. Columns: notebook, dataset, method, variant, accuracy, std, n_folds,
-    benchmark, our_data.
+    ``accuracy`` / ``accuracy_mean``. Columns: notebook, dataset, method, variant, protocol (in words,
+    `fervlm.protocols.protocol_name` of the ``prompt_source`` column), accuracy, std, n_folds, benchmark,
+    our_data.
     """
-    cols = ["notebook", "dataset", "method", "variant", "accuracy", "std", "n_folds", "benchmark", "our_data"]
+    from fervlm.protocols import protocol_name
+
+    cols = ["notebook", "dataset", "method", "variant", "protocol", "accuracy", "std", "n_folds",
+            "benchmark", "our_data"]
     if results.empty or "dataset" not in results.columns:
         return pd.DataFrame(columns=cols)
     table = results.copy()
-    for key in ("notebook", "dataset", "method", "variant"):
+    for key in ("notebook", "dataset", "method", "variant", "prompt_source"):
         table[key] = table.get(key, pd.Series("", index=table.index)).fillna("").astype(str)
     table["fold"] = table["fold"].astype(str)
     rows = []
-    for keys, group in table.groupby(["notebook", "dataset", "method", "variant"], sort=True):
+    keys_of_row = ["notebook", "dataset", "method", "variant", "prompt_source"]
+    for keys, group in table.groupby(keys_of_row, sort=True):
         folds = group[group["fold"] != "summary"]
         values = pd.to_numeric(folds.get("accuracy", pd.Series(dtype=float)), errors="coerce").dropna()
         if values.empty:
@@ -143,9 +148,10 @@ def our_accuracy(results: pd.DataFrame) -> pd.DataFrame:
                     break
         if values.empty:
             continue
-        notebook, dataset, method, variant = keys
+        notebook, dataset, method, variant, source = keys
         rows.append({
             "notebook": notebook, "dataset": dataset, "method": method, "variant": variant,
+            "protocol": protocol_name(source or None, method or None),
             "accuracy": 100 * values.mean(), "std": 100 * values.std(ddof=0), "n_folds": len(values),
             "benchmark": benchmark_of(dataset, notebook), "our_data": data_label(dataset),
         })
@@ -155,8 +161,9 @@ def our_accuracy(results: pd.DataFrame) -> pd.DataFrame:
 def benchmark_table(papers: pd.DataFrame, ours: pd.DataFrame, benchmark: str) -> pd.DataFrame:
     """One paper table: every reported accuracy on `benchmark`, then our rows that stand in for it.
 
-    Columns: method, source (paper + table, or "this repo: <notebook>"), supervision, accuracy (%),
-    std, data (the papers' benchmark, or what our row really ran on).
+    Columns: method, source (paper + table, or "this repo: <notebook>"), supervision (the paper's word, or
+    for our rows the protocol in words: label prompts or label-free), accuracy (%), std, data (the papers'
+    benchmark, or what our row really ran on).
     """
     reported = papers[(papers["benchmark"] == benchmark) & (papers["metric"] == "accuracy")]
     if "view" in reported.columns:  # 4DME prints per view; keep every row, the view in the method name
@@ -178,7 +185,7 @@ def benchmark_table(papers: pd.DataFrame, ours: pd.DataFrame, benchmark: str) ->
         rows = pd.concat([rows, pd.DataFrame({
             "method": mine["method"] + np.where(variant != "", " / " + variant, "") + " (ours)",
             "source": "this repo: " + mine["notebook"] + " (" + mine["n_folds"].astype(str) + " folds)",
-            "supervision": "",
+            "supervision": mine.get("protocol", ""),
             "accuracy": mine["accuracy"],
             "std": mine["std"],
             "data": mine["our_data"],
@@ -228,9 +235,13 @@ def embed_test_split(fold_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def umap_figure(
-    embeddings: np.ndarray, labels: np.ndarray, preds: np.ndarray, classes: list[str], seed: int = 0
+    embeddings: np.ndarray, labels: np.ndarray, preds: np.ndarray, classes: list[str], seed: int = 0,
+    title: str = "",
 ) -> Figure:
-    """UMAP (cosine metric) of fused test embeddings, coloured by true label (left) and prediction (right)."""
+    """UMAP (cosine metric) of fused test embeddings, coloured by true label (left) and prediction (right).
+
+    ``title`` (e.g. the run's method and protocol, `fervlm.protocols.run_protocol`) heads the figure.
+    """
     import umap
     from matplotlib.figure import Figure
 
@@ -245,4 +256,6 @@ def umap_figure(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.axes[0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig

@@ -165,9 +165,11 @@ def results_table(
 ) -> pd.DataFrame:
     """One row per run (``name → run folder`` holding ``summary.json``): ``mean ± std`` of each metric.
 
-    Columns: run, method, prompt_source, folds (how many), then one column per key present.
+    Columns: run, method, prompt_source, protocol (in words, `fervlm.protocols.protocol_name`), folds
+    (how many), then one column per key present.
     """
     from fervlm.evaluate import read_metrics
+    from fervlm.protocols import protocol_name
 
     rows = []
     for name, run_dir in runs.items():
@@ -179,6 +181,7 @@ def results_table(
             "run": name,
             "method": summary.get("method", ""),
             "prompt_source": summary.get("prompt_source", ""),
+            "protocol": protocol_name(summary.get("prompt_source"), summary.get("method")),
             "folds": summary.get("n_folds", 0),
         }
         for key in keys:
@@ -235,8 +238,9 @@ def plot_loss_curves(history: pd.DataFrame, title: str = "") -> Figure:
     left.set_ylabel("loss (weighted parts)")
     left.legend(fontsize=8)
     left.set_title(title or "loss parts")
+    alpha = "alpha" if "alpha" in history else "train_alpha"  # end-of-epoch α (older runs: epoch mean)
     for col, label in (("train_acc", "train accuracy (prototypes)"), ("pseudo_acc", "pseudo-label accuracy"),
-                       ("val_acc", "validation accuracy"), ("train_alpha", "margin α")):
+                       ("val_acc", "validation accuracy"), (alpha, "margin α")):
         if col in history and history[col].notna().any():
             right.plot(epochs, history[col], marker="o" if col == "pseudo_acc" else ".", label=label)
     right.set_xlabel("epoch")
@@ -251,7 +255,12 @@ def plot_loss_curves(history: pd.DataFrame, title: str = "") -> Figure:
 def plot_fold_accuracy(
     runs: Mapping[str, Sequence[Mapping[str, Any]]], key: str = "accuracy", chance: float | None = None
 ) -> Figure:
-    """Grouped bars of one metric per fold (x = the recorded fold numbers), one colour per run."""
+    """Grouped bars of one metric per fold (x = the recorded fold numbers), one colour per run.
+
+    Each run's legend entry names its protocol (`fervlm.protocols.protocol_name`) when its metrics record it.
+    """
+    from fervlm.protocols import protocol_name
+
     names = list(runs)
     folds = sorted({int(m["fold"]) for ms in runs.values() for m in ms})
     width = 0.8 / max(1, len(names))
@@ -262,7 +271,11 @@ def plot_fold_accuracy(
         by_fold = {int(m["fold"]): m.get(key) for m in runs[name]}
         values = [np.nan if by_fold.get(f) is None else float(by_fold[f]) for f in folds]
         mean = np.nanmean(values) if np.isfinite(values).any() else np.nan
-        ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, label=f"{name} (mean {mean:.3f})")
+        first = runs[name][0] if runs[name] else {}
+        method = first.get("method")
+        protocol = protocol_name(first.get("prompt_source"), method) if method else ""
+        label = f"{name}: {protocol}" if protocol and protocol not in name else name
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, label=f"{label} (mean {mean:.3f})")
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label=f"chance {chance:.3f}")
     ax.set_xticks(x, [str(f) for f in folds])
@@ -287,6 +300,7 @@ def plot_pseudo_rounds(metrics_per_fold: Sequence[Mapping[str, Any]]) -> Figure:
         raise ValueError("metrics: no pseudo-label rounds recorded (was prompt_source 'pseudo'?)")
     ax.set_xlabel("clustering round")
     ax.set_ylabel("pseudo-label accuracy")
+    ax.set_title("label-free (pseudo-label prompts): accuracy vs true labels, reporting only", fontsize=9)
     ax.set_ylim(0.0, 1.0)
     ax.legend(fontsize=8)
     return fig

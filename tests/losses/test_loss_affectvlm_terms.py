@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fervlm.losses import LearnableMargin, multiview_contrastive_margin, multiview_triplet
+from fervlm.losses import AffectVLMLoss, LearnableMargin, multiview_contrastive_margin, multiview_triplet
 
 
 def _views(V: int, B: int, D: int, seed: int) -> torch.Tensor:
@@ -84,6 +84,34 @@ def test_learnable_margin_is_sigmoid_and_trainable() -> None:
     assert margin.raw.grad is not None and torch.isfinite(margin.raw.grad)
     with pytest.raises(ValueError, match="init"):
         LearnableMargin(1.5)
+
+
+def test_margin_gradient_signs_and_fixed_mode() -> None:
+    """Why a learnable α drifts (`fervlm.losses.margin`): L_mc pushes α up, L_mt pushes it down, so
+    with λ_mt = 0 gradient descent only raises α; ``margin_mode="fixed"`` keeps it at its initial value."""
+    z = _views(3, 6, 4, 3).float()
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    grads = {}
+    for name, term in (("mc", multiview_contrastive_margin), ("mt", multiview_triplet)):
+        margin = LearnableMargin(0.2)
+        term(z, y, margin()).backward()
+        grads[name] = margin.raw.grad.item()
+    assert grads["mc"] < 0 < grads["mt"]  # descent raises α for L_mc, lowers it for L_mt
+    for mode, moves in (("learnable", True), ("fixed", False)):
+        loss = AffectVLMLoss(weights={"mt": 0.0}, margin_init=0.2, margin_mode=mode)
+        trainable = [p for p in loss.parameters() if p.requires_grad]
+        assert bool(trainable) == moves, mode
+        if trainable:
+            opt = torch.optim.SGD(trainable, lr=1.0)
+            for _ in range(3):
+                opt.zero_grad()
+                parts = loss(z=z, t=z[0], labels=y, logit_scale=10.0)
+                (parts["align_loss"] + parts["mc_loss"]).backward()
+                opt.step()
+        alpha = loss(z=z, t=z[0], labels=y, logit_scale=10.0)["alpha"].item()
+        assert (alpha > 0.2 + 1e-4) if moves else alpha == pytest.approx(0.2), (mode, alpha)
+    with pytest.raises(ValueError, match="margin_mode"):
+        AffectVLMLoss(margin_mode="frozen")
 
 
 @pytest.mark.parametrize("labels", [[0, 0, 0, 0], [0, 1], [0, 0, 1, 1, 1, 2]])

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fervlm.losses import multiview_consistency, negative_pair_loss, positive_pair_loss
+from fervlm.losses import MultiviewVLMLoss, multiview_consistency, negative_pair_loss, positive_pair_loss
 
 
 def _softplus(x: float) -> float:
@@ -93,3 +93,54 @@ def test_pair_losses_reject_bad_input() -> None:
         negative_pair_loss(torch.ones(2, 3, 2), torch.tensor([0, 1, 2]), tau=0.0)
     with pytest.raises(ValueError, match="t:"):
         multiview_consistency(torch.ones(2, 3, 2), torch.ones(4, 2))
+
+
+def _con_reference(z: np.ndarray, t: np.ndarray, labels: list[int], scale: float, targets: str) -> float:
+    """MultiviewVLM eq. (1)-(3) with explicit loops: every view of sample b against every prompt."""
+    V, B, _ = z.shape
+    items = [(v, b) for v in range(V) for b in range(B)]  # the V·B image side; prompt of item = t[b]
+
+    def positive(i: tuple[int, int], j: tuple[int, int]) -> bool:
+        return labels[i[1]] == labels[j[1]] if targets == "label" else i[1] == j[1]
+
+    def one_way(rows: list, cols: list, sim) -> float:
+        total = 0.0
+        for i in rows:
+            logits = [scale * sim(i, j) for j in cols]
+            top = max(logits)
+            log_norm = top + math.log(sum(math.exp(x - top) for x in logits))
+            pos = [k for k, j in enumerate(cols) if positive(i, j)]
+            total += -sum(logits[k] - log_norm for k in pos) / len(pos)
+        return total / len(rows)
+
+    i2t = one_way(items, items, lambda i, j: float(z[i[0], i[1]] @ t[j[1]]))
+    t2i = one_way(items, items, lambda i, j: float(t[i[1]] @ z[j[0], j[1]]))
+    return 0.5 * (i2t + t2i)
+
+
+@pytest.mark.parametrize("targets", ["label", "sample"])
+def test_con_loss_matches_reference_for_both_target_kinds(targets: str) -> None:
+    z = _views(3, 5, 4, 2)
+    t = _views(1, 5, 4, 3)[0]
+    labels = [0, 1, 0, 2, 1]
+    loss = MultiviewVLMLoss(con_targets=targets, disabled=("mv", "pn"))
+    got = loss(z=z, t=t, labels=torch.tensor(labels), logit_scale=7.0)["con_loss"]
+    assert got.item() == pytest.approx(_con_reference(z.numpy(), t.numpy(), labels, 7.0, targets), rel=1e-6)
+
+
+def test_con_loss_default_treats_same_class_prompts_as_positives() -> None:
+    """The paper's negatives are prompts of a *different* emotion: the default (``label``) does not care
+    which prompt of its own class a sample drew, so swapping two same-class prompts changes nothing;
+    the ``sample`` option counts the other one as a negative and does change."""
+    assert MultiviewVLMLoss().con_targets == "label"
+    z = _views(3, 4, 6, 4)
+    t = _views(1, 4, 6, 5)[0]
+    labels = torch.tensor([0, 1, 0, 1])
+    swapped = t[[2, 1, 0, 3]]  # samples 0 and 2 (both class 0) exchange prompts
+    for targets, invariant in (("label", True), ("sample", False)):
+        loss = MultiviewVLMLoss(con_targets=targets, disabled=("mv", "pn"))
+        a = loss(z=z, t=t, labels=labels, logit_scale=10.0)["con_loss"]
+        b = loss(z=z, t=swapped, labels=labels, logit_scale=10.0)["con_loss"]
+        assert torch.allclose(a, b) == invariant, targets
+    with pytest.raises(ValueError, match="con_targets must be 'label' or 'sample'"):
+        MultiviewVLMLoss(con_targets="class")

@@ -59,14 +59,17 @@ def test_multiviewvlm_total_is_weighted_sum_of_terms() -> None:
     parts = MultiviewVLMLoss(lambda_mv=0.5, lambda_pn=2.0, tau_p=0.2)(
         z=z, t=t, labels=LABELS, logit_scale=10.0
     )
-    sample_ids = torch.arange(B).repeat(V)
-    assert torch.allclose(parts["con_loss"], info_nce(z.reshape(V * B, D), t.repeat(V, 1), 10.0, sample_ids))
+    # Default: the paper's targets, prompts of the same (pseudo-)class are positives.
+    assert torch.allclose(
+        parts["con_loss"], info_nce(z.reshape(V * B, D), t.repeat(V, 1), 10.0, LABELS.repeat(V))
+    )
     assert torch.allclose(parts["mv_loss"], 0.5 * multiview_consistency(z, t))
     assert torch.allclose(parts["pos_loss"], 2.0 * positive_pair_loss(z, 0.2))
     assert torch.allclose(parts["neg_loss"], 2.0 * negative_pair_loss(z, LABELS, 0.2))
-    by_label = MultiviewVLMLoss(con_targets="label")(z=z, t=t, labels=LABELS, logit_scale=10.0)
+    by_sample = MultiviewVLMLoss(con_targets="sample")(z=z, t=t, labels=LABELS, logit_scale=10.0)
+    sample_ids = torch.arange(B).repeat(V)
     assert torch.allclose(
-        by_label["con_loss"], info_nce(z.reshape(V * B, D), t.repeat(V, 1), 10.0, LABELS.repeat(V))
+        by_sample["con_loss"], info_nce(z.reshape(V * B, D), t.repeat(V, 1), 10.0, sample_ids)
     )
     assert sorted(MultiviewVLMLoss(disabled=("pn",))(z=z, t=t, labels=LABELS, logit_scale=10.0)) == [
         "con_loss",

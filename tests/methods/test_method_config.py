@@ -38,6 +38,9 @@ def test_comma_separated_tuples():
         ({"strategy": "fsdp"}, "strategy='fsdp'"),
         ({"views": ("front", "front")}, "a view is listed twice"),
         ({"augment": "heavy"}, "augment='heavy'"),
+        ({"margin_mode": "frozen"}, "margin_mode='frozen': must be 'learnable'"),
+        ({"con_targets": "class"}, "con_targets='class': must be 'label'"),
+        ({"align_targets": "label"}, "align_targets='label': must be 'pair'"),
         ({"method": "smilevlm", "batch_size": 1}, "batch_size=1: smilevlm uses batch-wide losses"),
     ],
 )

@@ -128,6 +128,79 @@ def test_recluster_assigns_pseudo_labels_and_reports_accuracy(toy):
     assert report["round"] == 1 and report["method"] == "kmeans" and sum(report["cluster_sizes"]) == 18
 
 
+def test_validation_rows_get_the_nearest_named_centroid_of_the_round(toy):
+    from fervlm.pseudo import aggregate_views, assign_pseudo_labels
+
+    table, root = toy
+    pl.seed_everything(0, verbose=False)
+    method = build_method(_config("multiviewvlm", prompt_source="pseudo"), table)
+    rows = np.arange(len(table))
+    dm = FERDataModule(table, root, rows[:12], rows[18:], method.classes, image_size=64, num_workers=0,
+                       val_rows=rows[12:18])
+    dm.setup()
+    report = method.recluster(dm.plain_dataloader("train"), dm.plain_dataloader("val"))
+    assert (method.pseudo_labels[:18] >= 0).all() and (method.pseudo_labels[18:] == -1).all()
+    assert 0 <= report["val_accuracy"] <= 1 and sum(report["cluster_sizes"]) == 12  # val rows not clustered
+    # Reference: the same k-means round on the training rows, validation rows to the nearest centroid.
+    train_views = method.embed_loader(dm.plain_dataloader("train"))[0]
+    val_views = method.embed_loader(dm.plain_dataloader("val"))[0]
+    pseudo = assign_pseudo_labels(train_views, method.prototypes, init="kmeans", seed=0, n_init=4)
+    assert torch.equal(method.pseudo_labels[:12], pseudo.labels)
+    dist = torch.cdist(aggregate_views(val_views).double(), pseudo.centroids.double())
+    expected = torch.as_tensor(pseudo.mapping)[dist.argmin(1)]
+    assert torch.equal(method.pseudo_labels[12:18], expected)
+    batch = _batch(table, root, rows[12:18])
+    parts, _ = method.compute_loss(batch)  # a validation batch: its prompt classes exist
+    assert torch.isfinite(total_loss(parts))
+
+
+def _parts_with(method, batch, cls):
+    """The method's loss parts with the prompt classes fixed to ``cls``."""
+    method.class_of = lambda _batch: cls
+    return method.compute_loss(batch)[0]
+
+
+def test_multiviewvlm_con_targets_key_reaches_the_loss(toy):
+    from fervlm.losses import info_nce
+
+    table, root = toy
+    batch = _batch(table, root, np.arange(6))
+    cls = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert TrainConfig().con_targets == "label"  # the paper: negatives are prompts of another emotion
+    for targets in ("label", "sample"):
+        pl.seed_everything(0, verbose=False)
+        method = build_method(_config("multiviewvlm", con_targets=targets), table)
+        assert method.loss.con_targets == targets
+        with torch.no_grad():
+            parts = _parts_with(method, batch, cls)
+            z = method.embed_views(batch["images"])
+            t = method.prompt_table.embed(method.prompt_table.draw(batch["index"], cls, method.prompt_key()))
+        ids = cls if targets == "label" else torch.arange(6)
+        V = z.shape[0]
+        expected = info_nce(z.reshape(V * 6, -1), t.repeat(V, 1), method.logit_scale(), ids.repeat(V))
+        torch.testing.assert_close(parts["con_loss"], expected)
+
+
+def test_smilevlm_alignment_is_one_to_one_by_default(toy):
+    from fervlm.losses import vision_language_alignment
+
+    table, root = toy
+    batch = _batch(table, root, np.arange(6), two_views=True)
+    cls = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert TrainConfig().align_targets == "pair"  # SMILE-VLM eq. (6)
+    for targets in ("pair", "class"):
+        pl.seed_everything(0, verbose=False)
+        method = build_method(_config("smilevlm", align_targets=targets), table).eval()
+        with torch.no_grad():
+            parts = _parts_with(method, batch, cls)
+            z_views = torch.nn.functional.normalize(method.project(batch["images_a"]), dim=-1)
+            t = method.prompt_table.embed(method.prompt_table.draw(batch["index"], cls, method.prompt_key()))
+            expected = vision_language_alignment(
+                z_views, method.fuse(z_views), t, method.logit_scale(), None if targets == "pair" else cls
+            )
+        torch.testing.assert_close(parts["align_loss"], method.config.beta * expected)
+
+
 def test_non_finite_loss_raises_naming_the_part(toy):
     table, root = toy
     method = build_method(_config("affectvlm"), table)

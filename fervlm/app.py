@@ -165,7 +165,7 @@ def choose_model() -> Predictor:
         options,
         index=0 if labels else len(options) - 1,
         key="model",
-        help="method · prompt source · tested dataset · fold · test accuracy",
+        help="method · protocol · tested dataset · fold · test accuracy",
     )
     if choice in labels:
         st.sidebar.caption(f"`{labels[choice].where(root)}`")
@@ -188,7 +188,10 @@ def choose_model() -> Predictor:
         st.stop()
     protocol = "untrained"
     if predictor.trained:
-        protocol = protocol_name(predictor.config.prompt_source, predictor.method_name)
+        # A pixel baseline keeps its config as a plain dict; a trained VLM as a TrainConfig.
+        config = predictor.config
+        source = config.get("prompt_source") if isinstance(config, dict) else config.prompt_source
+        protocol = protocol_name(source, predictor.method_name)
     st.sidebar.caption(
         f"{predictor.method_name} · {predictor.backbone_name} · views {', '.join(predictor.view_names)} · "
         f"input {predictor.image_size}px\n\nclasses: {', '.join(predictor.classes)}\n\n"

@@ -125,7 +125,7 @@ class RunInfo:
         return str(where)
 
     def label(self, root: str | Path | None = None) -> str:
-        """A one-line description for a picker: method · prompt source · dataset · fold · accuracy.
+        """A one-line description for a picker: method · protocol · dataset · fold · accuracy.
 
         What tells runs apart comes first, because a narrow picker cuts the end off; `where` gives the folder
         (the app adds it only to labels that would otherwise be identical).
@@ -134,7 +134,8 @@ class RunInfo:
 
         parts = [METHOD_NAMES.get(self.method, self.method)]
         if self.prompt_source or self.method in ("pixels", "zeroshot", "linearprobe"):
-            parts.append(protocol_name(self.prompt_source, self.method))  # every number says its protocol
+            # Every number says its protocol: two words here, the full phrase in the sidebar.
+            parts.append(protocol_name(self.prompt_source, self.method, short=True))
         parts.append(self.dataset or "?")
         parts.append("cross-dataset" if self.fold is None else f"fold {self.fold}")
         parts.append("unfinished" if self.accuracy is None else f"acc {self.accuracy:.3f}")

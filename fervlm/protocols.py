@@ -19,13 +19,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["PROTOCOL_NAMES", "protocol_name", "run_protocol"]
+__all__ = ["PROTOCOL_NAMES", "SHORT_PROTOCOL_NAMES", "protocol_name", "run_protocol"]
 
 #: ``prompt_source`` → the protocol in words.
 PROTOCOL_NAMES = {
     "label": "label prompts (training labels used)",
     "pseudo": "label-free (pseudo-label prompts)",
 }
+
+#: The same in two words, for narrow places (the app's model picker); the full phrase goes beside them.
+SHORT_PROTOCOL_NAMES = {"label": "label prompts", "pseudo": "label-free"}
 
 #: Methods whose protocol does not depend on ``prompt_source``.
 _METHOD_PROTOCOLS = {
@@ -35,13 +38,15 @@ _METHOD_PROTOCOLS = {
 }
 
 
-def protocol_name(prompt_source: str | None, method: str | None = None) -> str:
+def protocol_name(prompt_source: str | None, method: str | None = None, short: bool = False) -> str:
     """The protocol of a run in words, e.g. ``"label-free (pseudo-label prompts)"``.
 
     Args:
         prompt_source: the run's ``TrainConfig.prompt_source`` (``"label"`` or ``"pseudo"``); None or
             "" when unknown.
         method: the run's method; zero-shot and linear-probe runs are named by their method.
+        short: the two-word form (``"label-free"``, ``"label prompts"``; for a baseline the bracketed part,
+            e.g. ``"training labels used"``) for narrow places.
 
     Returns:
         A short phrase for tables, legends and titles; ``"protocol unknown"`` when nothing is known.
@@ -51,11 +56,14 @@ def protocol_name(prompt_source: str | None, method: str | None = None) -> str:
         'label-free (pseudo-label prompts)'
         >>> protocol_name("label", "zeroshot")
         'zero-shot (no training)'
+        >>> protocol_name("pseudo", short=True)
+        'label-free'
     """
     if method in _METHOD_PROTOCOLS:
-        return _METHOD_PROTOCOLS[str(method)]
+        name = _METHOD_PROTOCOLS[str(method)]
+        return name[name.index("(") + 1 : -1] if short else name  # short: what the brackets say
     if prompt_source in PROTOCOL_NAMES:
-        return PROTOCOL_NAMES[str(prompt_source)]
+        return (SHORT_PROTOCOL_NAMES if short else PROTOCOL_NAMES)[str(prompt_source)]
     return "protocol unknown" if not prompt_source else f"prompt_source={prompt_source}"
 
 

@@ -69,7 +69,7 @@ def test_checkpoint_from_the_picker_gives_the_same_answer_as_fervlm_inference(
     assert not at.exception and not at.error, [e.value for e in at.error]
     label = at.selectbox(key="model").value
     # Every number says its protocol: the picker's accuracy and the sidebar name how the run was trained.
-    assert label.startswith("SMILE-VLM · label prompts (training labels used) · toy · fold 0 · acc ")
+    assert label.startswith("SMILE-VLM · label prompts · toy · fold 0 · acc ")
     assert any("trained with: label prompts (training labels used)" in c.value for c in at.sidebar.caption)
     assert not any("meaningless" in w.value for w in at.warning)
     expected = load_predictor(outputs / "smile" / "fold-00").predict(happy_views)
@@ -184,7 +184,7 @@ def test_picker_labels_say_what_each_run_is_best_first_and_default_to_the_best(
     assert not at.exception and not at.error, [e.value for e in at.error]
     picker = at.selectbox(key="model")
     assert picker.options[:4] == [
-        "SMILE-VLM · pseudo prompts · synthetic_bu3dfe · fold 0 · acc 0.810",
+        "SMILE-VLM · label-free · synthetic_bu3dfe · fold 0 · acc 0.810",
         "SMILE-VLM · label prompts · synthetic_bu4dfe · fold 0 · acc 0.500 · c/fold-00",
         "SMILE-VLM · label prompts · synthetic_bu4dfe · fold 0 · acc 0.500 · d/fold-00",
         "SMILE-VLM · label prompts · synthetic_bu3dfe · fold 0 · acc 0.290",

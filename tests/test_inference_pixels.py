@@ -34,7 +34,7 @@ def test_find_runs_lists_the_pixel_baseline_with_what_it_reads(pixels_run):
     (found,) = find_runs(root)
     assert found.checkpoint == run / PIXELS_FILE and found.method == "pixels"
     assert found.backbone == "grey 8 px, PCA 10" and found.accuracy is not None and found.fold == 0
-    assert found.label(root).startswith("Pixel baseline · pixel baseline (training labels used) · ")
+    assert found.label(root).startswith("Pixel baseline · training labels used · ")
 
 
 def test_reloaded_baseline_reproduces_the_folds_test_predictions(pixels_run):
@@ -71,7 +71,7 @@ def test_app_shows_the_baselines_prediction_and_says_why_there_is_no_gradcam(mon
     monkeypatch.setenv("FERVLM_OUTPUTS", str(root))
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert "pixels" in at.selectbox(key="model").value
+    assert at.selectbox(key="model").value.startswith("Pixel baseline · ")
     assert any("Grad-CAM does not apply" in i.value for i in at.info)
     views = views_from_mesh(example_mesh("happiness", seed=0), size=224)
     expected = load_predictor(run).predict(views)

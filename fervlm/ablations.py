@@ -18,7 +18,9 @@ Variant names (the same across methods, so a methods × variants heatmap lines u
   views / none (AffectVLM "mixed-view augmentation");
 * ``no-metadata`` — plain class prompts instead of metadata-augmented ones (AffectVLM "augmented
   textual prompts"; only where the method uses them);
-* ``<view>`` (``front``, ``left``, ``right``) — a single view instead of the multiview input.
+* ``<view>`` (``front``, ``left``, ``right``) — a single view instead of the multiview input;
+* ``random-prior`` — random towers instead of the pretrained prior (``weights=none``; only when the full
+  model starts from a prior, e.g. the quick profile's FACS prior, `fervlm pretrain`).
 """
 
 from __future__ import annotations
@@ -49,13 +51,15 @@ TERM_WEIGHTS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 #: Variant kind → the component family it removes (figure colours, table grouping).
-VARIANT_GROUPS = ("full", "loss", "prompts", "augmentation", "views")
+VARIANT_GROUPS = ("full", "loss", "prompts", "augmentation", "views", "prior")
 
 
 def variant_group(variant: str) -> str:
-    """The family of a variant name: ``full``, ``loss``, ``prompts``, ``augmentation`` or ``views``."""
+    """The family of a variant: ``full``, ``loss``, ``prompts``, ``augmentation``, ``views`` or ``prior``."""
     if variant == "full":
         return "full"
+    if variant == "random-prior":
+        return "prior"
     if variant in ("pseudo-prompts", "label-prompts", "no-metadata"):
         return "prompts"
     if variant in ("same-aug", "no-aug"):
@@ -114,6 +118,10 @@ def ablation_plan(method: str, base: TrainConfig | None = None) -> list[tuple[st
         plan += [("same-aug", {"augment": "same"}), ("no-aug", {"augment": "none"})]
     if len(base.views) > 1:
         plan += [(_view_name(v), {"views": (v,)}) for v in base.views]
+    from fervlm.backbones import resolve_weights_is_set
+
+    if resolve_weights_is_set(base.weights):
+        plan.append(("random-prior", {"weights": None}))
     return plan
 
 

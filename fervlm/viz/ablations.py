@@ -22,12 +22,14 @@ __all__ = [
 ]
 
 #: The quick profile's variants, kept to what fits the demo's time budget on 2 CPU cores: one loss term
-#: per method, the prompt source, and the frontal view alone (10 runs of 3 methods with the full models).
+#: per method, the prompt source, and the frontal view alone (10 runs of 3 methods with the full models),
+#: plus the random prior (the same method from random towers instead of the FACS prior, `fervlm pretrain`).
 #: The paper profile runs every variant of `fervlm.ablations.ablation_plan`.
-QUICK_VARIANTS = ("no-mc", "no-bt", "pseudo-prompts", "front")
+QUICK_VARIANTS = ("no-mc", "no-bt", "pseudo-prompts", "front", "random-prior")
 
 GROUP_COLOURS = {
     "full": "#4c4c4c", "loss": "#4c72b0", "prompts": "#dd8452", "augmentation": "#55a868", "views": "#8172b3",
+    "prior": "#c44e52",
 }
 
 

@@ -3,8 +3,8 @@ symmetric contrastive loss) on FACS-captioned synthetic faces.
 
 Why: every method of this compendium rests on a *pretrained* language-image prior — CLIP relates face images
 to words before any fine-tuning, which is what makes prompts, zero-shot prediction and pseudo-label naming
-mean something (docs/methods.md §1). No CLIP weights can be had offline, so we make one from data we can generate
-(`fervlm.prior.corpus`, captions from `fervlm.prior.captions`): a tiny open_clip model (`fervlm-tiny-rn`,
+mean something (docs/methods.md §1). No CLIP weights can be had offline, so we make one from data we can
+generate (`fervlm.prior.corpus`, captions from `fervlm.prior.captions`): a tiny open_clip model (`fervlm-tiny-rn`,
 `fervlm/model_configs/`) trained with open_clip's own `ClipLoss`,
 
     L = ½ [ CE(s · I Tᵀ, diag) + CE(s · T Iᵀ, diag) ],   s = exp(logit_scale) ≤ 100,
@@ -179,12 +179,14 @@ def caption_table(
     """Write `per_face` captions of every face and tokenize them once.
 
     Returns:
-        (texts [N][K], tokens (N, K, context) long).
+        (texts [N][K], tokens (N, K, context) long; empty when `tokenizer` is None).
     """
     texts = []
     for i, act in enumerate(corpus.activations):
         rng = np.random.default_rng([seed, _CAPTION_STREAM, i])
         texts.append(captions(act, rng, per_face, style))
+    if tokenizer is None:  # captions only (figures)
+        return texts, torch.zeros(0, dtype=torch.long)
     flat = [t for row in texts for t in row]
     tokens = tokenizer(flat)
     return texts, tokens.reshape(len(texts), per_face, -1)
@@ -440,13 +442,15 @@ def ensure_prior(
     checkpoint: str | Path | None = None,
     progress: bool = True,
     workers: int = 1,
+    corpus_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The card of the prior at `checkpoint` (default `prior_path(config.backbone)`), training it first when
-    it is missing or was trained with a different config (a finished prior is built once and reused)."""
+    it is missing or was trained with a different config (a finished prior is built once and reused).
+    `corpus_dir` lets two priors share one rendered corpus (`pretrain`)."""
     config = config or PRESETS["default"]
     checkpoint = Path(checkpoint) if checkpoint is not None else prior_path(config.backbone)
     if checkpoint.is_file() and card_path(checkpoint).is_file():
         card = load_card(checkpoint)
         if card.get("config") == config.to_dict():
             return card
-    return pretrain(config, checkpoint, progress=progress, workers=workers)
+    return pretrain(config, checkpoint, corpus_dir=corpus_dir, progress=progress, workers=workers)

@@ -11,8 +11,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="train the offline FACS-captioned vision-language prior (weights=facs)",
         description="Render a corpus of synthetic faces (identities disjoint from every evaluation set, "
         "random AU combinations) with captions written from their Action Units, and train both towers of "
-        "a tiny open_clip model on it with CLIP's contrastive loss. Writes data/weights/facs-<backbone>.pt and a "
-        "JSON card next to it; `--set weights=facs` (or `weights: facs` in a profile) then loads it. "
+        "a tiny open_clip model on it with CLIP's contrastive loss. Writes data/weights/facs-<backbone>.pt "
+        "and a JSON card next to it; `--set weights=facs` (or `weights: facs` in a profile) then loads it. "
         "Resumes an interrupted run; a finished prior with the same settings is reused unless --force.",
     )
     p.add_argument("--backbone", default="fervlm-tiny-rn", help="open_clip architecture (fervlm-tiny-rn)")

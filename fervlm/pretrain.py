@@ -4,8 +4,8 @@ symmetric contrastive loss) on FACS-captioned synthetic faces.
 Why: every method of this compendium rests on a *pretrained* language-image prior — CLIP relates face images
 to words before any fine-tuning, which is what makes prompts, zero-shot prediction and pseudo-label naming
 mean something (docs/methods.md §1). No CLIP weights can be had offline, so we make one from data we can
-generate (`fervlm.prior.corpus`, captions from `fervlm.prior.captions`): a tiny open_clip model (`fervlm-tiny-rn`,
-`fervlm/model_configs/`) trained with open_clip's own `ClipLoss`,
+generate (`fervlm.prior.corpus`, captions from `fervlm.prior.captions`): a tiny open_clip model
+(`fervlm-tiny-rn`, `fervlm/model_configs/`) trained with open_clip's own `ClipLoss`,
 
     L = ½ [ CE(s · I Tᵀ, diag) + CE(s · T Iᵀ, diag) ],   s = exp(logit_scale) ≤ 100,
 

@@ -109,9 +109,14 @@ def test_smoke_prior_beats_chance_zero_shot_on_held_out_identities(tmp_path: Pat
     from fervlm.prior.evaluate import load_prior, zero_shot
     from fervlm.synth import EMOTIONS
 
-    config = PRESETS["smoke"]
+    # The smoke preset, with more prototype faces and steps: a minute on 2 cores. Small contrastive runs sit at
+    # the ln B plateau for a while (notebook 10's curve); this size is past it for the seed.
+    config = PRESETS["smoke"].replace(
+        corpus_identities=16, corpus_mix=(0.0, 0.85, 0.0, 0.15), captions_p_emotion=1.0, captions_p_codes=0.0,
+        captions_per_face=2, batch_size=64, epochs=12, lr=1e-3, warmup_steps=10,
+    )
     ckpt = tmp_path / "smoke.pt"
-    pretrain(config, ckpt, progress=False)
+    pretrain(config, ckpt, progress=False, threads=1)
     held = build_corpus(
         CorpusConfig(identities=6, faces_per_identity=6, first_identity=config.corpus.identities,
                      size=config.corpus.size, resolution=config.corpus.resolution, mix=(0.0, 1.0, 0.0, 0.0)),
@@ -121,4 +126,5 @@ def test_smoke_prior_beats_chance_zero_shot_on_held_out_identities(tmp_path: Pat
     assert set(labels) <= set(EMOTIONS)
     prior = zero_shot(load_prior(ckpt), np.asarray(held.images), labels, classes=list(EMOTIONS))
     random = zero_shot(load_prior(None), np.asarray(held.images), labels, classes=list(EMOTIONS))
-    assert prior["accuracy"] > 1 / 6 + 0.15, (prior["accuracy"], random["accuracy"])
+    # 36 held-out faces: 11 or more right by chance (p = 1/6) has probability 0.028.
+    assert prior["accuracy"] >= 11 / 36 and prior["accuracy"] > random["accuracy"], (prior, random)

@@ -116,12 +116,16 @@ class PretrainConfig:
     def replace(self, **changes: Any) -> PretrainConfig:
         """A copy with top-level fields, or ``corpus_<field>`` / ``captions_<field>`` changed."""
         own = {f.name for f in dataclasses.fields(self)}
-        top = {k: v for k, v in changes.items() if k in own}
-        corpus = {k[len("corpus_"):]: v for k, v in changes.items() if k not in own and k.startswith("corpus_")}
-        style = {k[len("captions_"):]: v for k, v in changes.items() if k not in own and k.startswith("captions_")}
-        unknown = sorted(set(changes) - set(top) - {f"corpus_{k}" for k in corpus} - {f"captions_{k}" for k in style})
-        if unknown:
-            raise ValueError(f"pretrain: unknown setting(s) {unknown}")
+        top, corpus, style = {}, {}, {}
+        for key, value in changes.items():
+            if key in own:
+                top[key] = value
+            elif key.startswith("corpus_"):
+                corpus[key[len("corpus_"):]] = value
+            elif key.startswith("captions_"):
+                style[key[len("captions_"):]] = value
+            else:
+                raise ValueError(f"pretrain: unknown setting {key!r}")
         return dataclasses.replace(
             self,
             corpus=dataclasses.replace(self.corpus, **corpus),

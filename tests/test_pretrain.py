@@ -109,8 +109,8 @@ def test_smoke_prior_beats_chance_zero_shot_on_held_out_identities(tmp_path: Pat
     from fervlm.prior.evaluate import load_prior, zero_shot
     from fervlm.synth import EMOTIONS
 
-    # The smoke preset, with more prototype faces and steps: a minute on 2 cores. Small contrastive runs sit at
-    # the ln B plateau for a while (notebook 10's curve); this size is past it for the seed.
+    # The smoke preset with more prototype faces and steps (a minute on 2 cores): small contrastive runs sit
+    # at the ln B plateau for a while (notebook 10's curve); this size gets past it.
     config = PRESETS["smoke"].replace(
         corpus_identities=16, corpus_mix=(0.0, 0.85, 0.0, 0.15), captions_p_emotion=1.0, captions_p_codes=0.0,
         captions_per_face=2, batch_size=64, epochs=12, lr=1e-3, warmup_steps=10,

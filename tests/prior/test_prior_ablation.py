@@ -18,3 +18,17 @@ def test_random_prior_variant_only_when_the_full_model_has_a_prior() -> None:
     assert "random-prior" in QUICK_VARIANTS
     # The quick profile starts every method from the prior, so its notebook 05 shows the ablation.
     assert "random-prior" in dict(ablation_plan("smilevlm", load_config(profile="quick", method="smilevlm")))
+
+
+def test_random_prior_requested_without_a_prior_runs_nothing(tmp_path, monkeypatch) -> None:
+    import fervlm.train
+    from fervlm.ablations import run_ablations
+
+    ran = []
+    monkeypatch.setattr(fervlm.train, "run_cv", lambda config, index, out, folds: ran.append(config.weights))
+    bases = {"affectvlm": load_config(method="affectvlm", weights="none")}
+    run_ablations(bases, tmp_path / "index.csv", tmp_path, [0], variants=["random-prior"])
+    assert ran == [None]  # the full model only
+    bases = {"affectvlm": load_config(method="affectvlm", weights="facs")}
+    run_ablations(bases, tmp_path / "index.csv", tmp_path, [0], variants=["random-prior"])
+    assert ran == [None, "facs", None]

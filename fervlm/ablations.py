@@ -23,7 +23,9 @@ Variant names (the same across methods, so a methods × variants heatmap lines u
   sample's own prompt as positive, or every prompt of its (pseudo-)class (``con_targets``);
   ``class-align`` / ``pair-align`` — SMILE-VLM's alignment with class-level or one-to-one positives
   (``align_targets``). Each is the other value of the method's key (`OBJECTIVE_VARIANTS`);
-* ``<view>`` (``front``, ``left``, ``right``) — a single view instead of the multiview input.
+* ``<view>`` (``front``, ``left``, ``right``) — a single view instead of the multiview input;
+* ``random-prior`` — random towers instead of the pretrained prior (``weights=none``; only when the full
+  model starts from a prior, e.g. the quick profile's FACS prior, `fervlm pretrain`).
 """
 
 from __future__ import annotations
@@ -65,14 +67,16 @@ OBJECTIVE_VARIANTS: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
 _OBJECTIVE_NAMES = {name for _, names, _ in OBJECTIVE_VARIANTS.values() for name in names.values()}
 
 #: Variant kind → the component family it removes (figure colours, table grouping).
-VARIANT_GROUPS = ("full", "loss", "objective", "prompts", "augmentation", "views")
+VARIANT_GROUPS = ("full", "loss", "objective", "prompts", "augmentation", "views", "prior")
 
 
 def variant_group(variant: str) -> str:
-    """The family of a variant name: ``full``, ``loss``, ``objective``, ``prompts``, ``augmentation`` or
-    ``views``."""
+    """The family of a variant name: ``full``, ``loss``, ``objective``, ``prompts``, ``augmentation``,
+    ``views`` or ``prior``."""
     if variant == "full":
         return "full"
+    if variant == "random-prior":
+        return "prior"
     if variant in _OBJECTIVE_NAMES:
         return "objective"
     if variant in ("pseudo-prompts", "label-prompts", "no-metadata"):
@@ -145,6 +149,10 @@ def ablation_plan(method: str, base: TrainConfig | None = None) -> list[tuple[st
         plan += [("same-aug", {"augment": "same"}), ("no-aug", {"augment": "none"})]
     if len(base.views) > 1:
         plan += [(_view_name(v), {"views": (v,)}) for v in base.views]
+    from fervlm.backbones import resolve_weights_is_set
+
+    if resolve_weights_is_set(base.weights):
+        plan.append(("random-prior", {"weights": None}))
     return plan
 
 
@@ -171,7 +179,9 @@ def run_ablations(
 
     plans = {m: ablation_plan(m, base) for m, base in bases.items()}
     known = {name for plan in plans.values() for name, _ in plan}
-    unknown = sorted(set(variants) - known)
+    # "random-prior" exists only when the full model starts from a prior; asked for elsewhere (the quick
+    # profile's list with weights=none) it has nothing to ablate and runs nothing.
+    unknown = sorted(set(variants) - known - {"random-prior"})
     if unknown:
         raise ValueError(f"variants {unknown}: not in any plan; known: {sorted(known)}")
     out_dir = Path(out_dir)

@@ -7,6 +7,9 @@ time this module is imported, next to open_clip's built-ins (`ViT-B-32`, `RN50`,
 **The weights rule** (`create_backbone(name, weights=...)`), applied in this order:
 
 1. `None` or `"none"` → random initialisation (explicit; nothing is downloaded or read).
+1b. `"facs"` → the project's own FACS-captioned prior of that architecture, `data/weights/facs-<name>.pt`
+   (or under ``$FERVLM_WEIGHTS``), built by `fervlm pretrain` (`fervlm.pretrain`); a missing file is a
+   `ValueError` that says how to build it.
 2. a pretrained tag that open_clip knows *for that architecture* (`open_clip.list_pretrained_tags_by_model`)
    → open_clip loads it, downloading on first use (only possible on a connected machine).
 3. the path of an existing local file → loaded into the architecture **strictly**: a state dict that does not
@@ -204,6 +207,8 @@ def resolve_weights(name: str, weights: str | os.PathLike[str] | None) -> tuple[
     if weights is None or str(weights).strip().lower() == "none":
         return "none", None
     text = str(weights)
+    if text.strip().lower() == FACS_PRIOR:
+        return "file", str(facs_prior_file(name))
     tags = open_clip.list_pretrained_tags_by_model(name)
     if text in tags:
         return "tag", text
@@ -214,6 +219,28 @@ def resolve_weights(name: str, weights: str | os.PathLike[str] | None) -> tuple[
         f"{str(Path(text).expanduser().resolve())!r}. Valid tags for {name!r}: {tags or '(none)'}; "
         "or pass 'none' for random weights, or the path of a checkpoint file."
     )
+
+
+FACS_PRIOR = "facs"
+"""The weights name of the project's own vision-language prior (`fervlm pretrain`)."""
+
+
+def facs_prior_file(name: str) -> Path:
+    """The checkpoint of the FACS prior of architecture `name`.
+
+    Raises:
+        ValueError: it has not been built (the message names the command that builds it).
+    """
+    from fervlm.pretrain import prior_path
+
+    path = prior_path(name)
+    if not path.is_file():
+        raise ValueError(
+            f"weights='facs' for backbone {name!r}: the FACS prior {str(path)!r} does not exist. Build it "
+            f"once with `fervlm pretrain --backbone {name}` (a few minutes on a CPU; `make demo` does it), "
+            "or pass weights=none for a random prior."
+        )
+    return path
 
 
 def create_backbone(

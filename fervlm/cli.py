@@ -9,7 +9,7 @@ import importlib
 import sys
 
 # Order here is the order shown by `fervlm --help`.
-COMMANDS = ["synth", "index", "prepare", "folds", "train", "cv", "sweep", "bench", "demo", "app"]
+COMMANDS = ["synth", "index", "prepare", "folds", "pretrain", "train", "cv", "sweep", "bench", "demo", "app"]
 
 
 def build_parser() -> argparse.ArgumentParser:

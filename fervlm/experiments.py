@@ -88,6 +88,8 @@ def ensure_dataset(name: str, root: str | Path, subjects: int | None = None, see
     spec = dataset_spec(name)
     root = Path(root)
     if root.is_dir() and any(root.iterdir()):
+        if spec.is_synthetic and subjects is not None:
+            _resize_synthetic(spec.synthetic_layout, root, int(subjects), seed)
         return root
     if not spec.is_synthetic:
         raise FileNotFoundError(
@@ -98,6 +100,27 @@ def ensure_dataset(name: str, root: str | Path, subjects: int | None = None, see
 
     generate(spec.synthetic_layout, root, subjects=subjects, seed=seed, progress=True)
     return root
+
+
+def _resize_synthetic(layout: str, root: Path, subjects: int, seed: int) -> None:
+    """Regenerate a synthetic dataset whose `subjects.csv` lists another number of subjects (a profile's
+    `synthetic_subjects` changed). Subject i does not depend on the count (`fervlm.synth.generate`), so the
+    kept subjects are rewritten identically; folders of subjects no longer listed are removed."""
+    import shutil
+
+    listing = root / "subjects.csv"
+    if not listing.is_file():
+        return  # not written by the generator: leave it alone
+    old = pd.read_csv(listing, dtype=str)["subject"].tolist()
+    if len(old) == subjects:
+        return
+    from fervlm.synth import generate
+
+    generate(layout, root, subjects=subjects, seed=seed, progress=True)
+    new = set(pd.read_csv(listing, dtype=str)["subject"])
+    for sid in old:
+        if sid not in new and (root / sid).is_dir():
+            shutil.rmtree(root / sid)
 
 
 def cache_dir(

@@ -642,6 +642,26 @@ def run_item(
     return ItemResult(item, status, seconds, error, notebook)
 
 
+def ensure_profile_prior(profile: Profile, verbose: bool = True) -> Path | None:
+    """Build the FACS prior a profile asks for (``weights: facs``) once, before its notebooks load it.
+
+    The prior (`fervlm pretrain`) is built with its default settings when its file is missing and reused
+    otherwise, so `make demo` pays for it on the first run only. Returns its path, or None when the
+    profile uses other weights.
+    """
+    if str(profile.weights).strip().lower() != "facs":
+        return None
+    from fervlm.pretrain import PRESETS, ensure_prior, prior_path
+
+    path = prior_path(profile.backbone)
+    if not path.is_file():
+        if verbose:
+            print(f"profile {profile.name!r} uses weights=facs: building the FACS prior {path} once "
+                  "(`fervlm pretrain`)", flush=True)
+        ensure_prior(PRESETS["default"].replace(backbone=profile.backbone), path, progress=verbose)
+    return path
+
+
 def sweep(
     profile: Profile | str,
     notebooks: Sequence[str] | None = None,
@@ -667,6 +687,8 @@ def sweep(
     ensure_writable(root)  # before the first notebook runs, not inside it
     items = plan_sweep(profile, notebooks, datasets, methods, folds, root)
     todo = [it for it in items if force or not is_finished(it.output_dir)]
+    if todo:
+        ensure_profile_prior(profile, verbose=verbose)
     kernel_name = resolve_kernel(kernel) if todo else kernel or ""
     if verbose and todo:
         print(

@@ -105,7 +105,7 @@ def test_shipped_profiles_differ_where_they_should() -> None:
     quick, paper = load_profile("quick"), load_profile("paper")
     assert quick.datasets == ["synthetic_bu3dfe"]
     assert quick.dataset_roots["synthetic_bu3dfe"] == "data/synthetic/bu3dfe"
-    assert (quick.backbone, quick.weights, quick.accelerator) == ("fervlm-tiny-rn", "none", "cpu")
+    assert (quick.backbone, quick.weights, quick.accelerator) == ("fervlm-tiny-rn", "facs", "cpu")
     assert paper.backbone == "ViT-B-16" and paper.weights == "openai" and paper.run_folds == "all"
     assert set(paper.datasets) == {"bu3dfe_I", "bu3dfe_II", "bosphorus", "bu4dfe", "bp4d", "4dme"}
 

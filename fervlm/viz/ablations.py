@@ -24,17 +24,17 @@ __all__ = [
 ]
 
 #: The quick profile's variants, kept to what fits the demo's time budget on 2 CPU cores: one loss term
-#: per method, the prompt source, the frontal view alone, and the objective form each paper fixes
-#: (AffectVLM's margin, MultiviewVLM's InfoNCE targets, SMILE-VLM's alignment targets): 13 runs of 3
-#: methods with the full models. The paper profile runs every variant of
-#: `fervlm.ablations.ablation_plan`.
+#: per method, the prompt source, the frontal view alone, the objective form each paper fixes
+#: (AffectVLM's margin, MultiviewVLM's InfoNCE targets, SMILE-VLM's alignment targets) and the random
+#: prior (the same method from random towers instead of the FACS prior, `fervlm pretrain`). The paper
+#: profile runs every variant of `fervlm.ablations.ablation_plan`.
 QUICK_VARIANTS = (
-    "no-mc", "no-bt", "pseudo-prompts", "front", "fixed-margin", "sample-targets", "class-align",
+    "no-mc", "no-bt", "pseudo-prompts", "front", "fixed-margin", "sample-targets", "class-align", "random-prior",
 )
 
 GROUP_COLOURS = {
     "full": "#4c4c4c", "loss": "#4c72b0", "objective": "#c44e52", "prompts": "#dd8452",
-    "augmentation": "#55a868", "views": "#8172b3",
+    "augmentation": "#55a868", "views": "#8172b3", "prior": "#937860",
 }
 
 

@@ -29,7 +29,9 @@ __all__ = [
 #: prior (the same method from random towers instead of the FACS prior, `fervlm pretrain`). The paper
 #: profile runs every variant of `fervlm.ablations.ablation_plan`.
 QUICK_VARIANTS = (
-    "no-mc", "no-bt", "pseudo-prompts", "front", "fixed-margin", "sample-targets", "class-align", "random-prior",
+    "no-mc", "no-bt", "pseudo-prompts", "front",
+    "fixed-margin", "sample-targets", "class-align",
+    "random-prior",
 )
 
 GROUP_COLOURS = {

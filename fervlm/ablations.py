@@ -12,7 +12,7 @@ Variant names (the same across methods, so a methods × variants heatmap lines u
 * ``full`` — the method as configured;
 * ``no-<term>`` — loss term ``<term>`` switched off (``disabled_losses``; names in
   `fervlm.methods.config.LOSS_TERMS`);
-* ``pseudo-prompts`` / ``label-prompts`` — the other prompt source (METHODS.md §1; not AffectVLM,
+* ``pseudo-prompts`` / ``label-prompts`` — the other prompt source (docs/methods.md §1; not AffectVLM,
   which is supervised);
 * ``same-aug`` / ``no-aug`` — mixed-view augmentation replaced by one augmentation shared by all
   views / none (AffectVLM "mixed-view augmentation");

@@ -2,7 +2,8 @@
 
 Architectures are data: every JSON file in `fervlm/model_configs/` is registered with
 `open_clip.add_model_config` under its file stem (`fervlm-tiny`, `fervlm-quick`, `fervlm-tiny-rn`) the first
-time this module is imported, next to open_clip's built-ins (`ViT-B-32`, `RN50`, ...). See ALGORITHMS.md §3.
+time this module is imported, next to open_clip's built-ins (`ViT-B-32`, `RN50`, ...). See
+docs/algorithms.md §3.
 
 **The weights rule** (`create_backbone(name, weights=...)`), applied in this order:
 
@@ -20,7 +21,7 @@ A model name written `local-dir:/path/to/folder` is open_clip's own schema: conf
 and weights come from that folder, so `weights` must then be `None`/`"none"`; a folder without weights is an
 error.
 
-Freezing (METHODS.md §1: the text encoder `f_t` is frozen by default): the text tower gets
+Freezing (docs/methods.md §1: the text encoder `f_t` is frozen by default): the text tower gets
 `requires_grad=False`; `logit_scale` stays trainable (it belongs to neither tower). Optionally the visual
 tower is locked except its last `unlocked_visual_groups` groups (open_clip's `lock_image_tower`; ViT only — a
 ModifiedResNet tower can only be locked whole).
@@ -173,7 +174,7 @@ class Backbone(nn.Module):
 def _freeze_text(model: nn.Module) -> None:
     if hasattr(model, "lock_text_tower"):
         model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
-    else:  # open_clip < 3.1: standard CLIP has no lock_text_tower (ALGORITHMS.md §3.4)
+    else:  # open_clip < 3.1: standard CLIP has no lock_text_tower (docs/algorithms.md §3.4)
         for n, p in model.named_parameters():
             if _is_text_param(n):
                 p.requires_grad_(False)
@@ -257,7 +258,7 @@ def create_backbone(
         name: an open_clip architecture (`open_clip.list_models()`, which includes ours) or `local-dir:PATH`.
         weights: None/"none", a pretrained tag of `name`, or a local checkpoint file.
         device: torch device.
-        freeze_text: freeze the text tower (logit_scale stays trainable). METHODS.md §1.
+        freeze_text: freeze the text tower (logit_scale stays trainable). docs/methods.md §1.
         unlocked_visual_groups: None trains the whole image tower; k >= 0 locks all but its last k groups
             (open_clip `lock_image_tower`; for ViT, k=1 leaves only the projection trainable).
         precision: open_clip precision string ("fp32", "bf16", "fp16", "amp", ...).

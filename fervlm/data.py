@@ -2,7 +2,7 @@
 
 A *prepared table* (`fervlm.prepare`, CONTRIBUTING.md) has the index columns plus one column
 ``view_<yaw>`` per rendered view, holding an image path relative to the table's folder. A sample is
-``V`` such images (dynamic images for 4D data are just images here, METHODS.md §5).
+``V`` such images (dynamic images for 4D data are just images here, docs/methods.md §5).
 
 Design points (why):
 
@@ -26,7 +26,7 @@ Design points (why):
   copy of the dataset would never see the update.
 * **Global batches under DDP.** :class:`GlobalBatchSampler` forms the *same* global batches in any
   number of processes and hands rank ``r`` the slice ``batch[r::W]``. With losses that gather the
-  global batch (METHODS.md §1), a run on ``W`` processes then computes what one process computes
+  global batch (docs/methods.md §1), a run on ``W`` processes then computes what one process computes
   with the same global batch size (the DDP equivalence test relies on this).
 """
 

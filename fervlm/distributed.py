@@ -1,7 +1,7 @@
 """The only place in fervlm that calls ``torch.distributed`` collectives.
 
 Losses that compare samples across the batch (InfoNCE, cross-correlations, pair losses) must see
-the *global* batch under DDP (METHODS.md §1, "Distributed correctness"). They call
+the *global* batch under DDP (docs/methods.md §1, "Distributed correctness"). They call
 :func:`gather_with_grad` for embeddings and :func:`gather_no_grad` for labels; both are no-ops in
 a single process, so the same code runs everywhere.
 
@@ -16,7 +16,7 @@ ranks (all-reduce SUM) gives rank ``r`` the gradient ``W · dL/dx_r`` (every ran
 contributes once); DDP's ``1/W`` averaging then yields exactly the single-process gradient
 ``Σ_r dL/dx_r · dx_r/dθ``. This is what open_clip's ``gather_features(..., gather_with_grad=True)``
 achieves through ``torch.distributed.nn.all_gather``; we write the ``autograd.Function`` ourselves
-so that inputs *and* incoming gradients are made contiguous before the collectives (DESIGN.md:
+so that inputs *and* incoming gradients are made contiguous before the collectives (docs/design.md:
 gathers of transposed tensors gave silently wrong gradients on gloo). Never call a raw
 ``all_reduce`` on a differentiated value elsewhere.
 

@@ -3,7 +3,7 @@
 Bilen, Fernando, Gavves, Vedaldi, "Dynamic Image Networks for Action Recognition", CVPR 2016 / TPAMI 2017;
 exact rank pooling after Fernando et al., "Modeling Video Evolution for Action Recognition" (VideoDarwin),
 CVPR 2015 / TPAMI 2017. Conventions follow the official MATLAB code (hbilen/dynamic-image-nets), see
-ALGORITHMS.md §1: frames are pooled as they are (no mean subtraction, no time averaging), per pixel and
+docs/algorithms.md §1: frames are pooled as they are (no mean subtraction, no time averaging), per pixel and
 channel, and mapped to 8 bits by one global min–max.
 """
 
@@ -96,7 +96,7 @@ def exact_rank_pooling(frames: np.ndarray, C: float = 1.0, epsilon: float = 0.1)
 
     Following the released code: time-varying means m_t = (1/t) Σ_{τ≤t} x_τ, signed square root
     sign(m)·√|m|, per-step L2 normalisation, then an L2-regularised squared-ε-insensitive linear SVR without
-    bias onto the targets t = 1..T (liblinear `-s 11`, here `sklearn.svm.LinearSVR`), ALGORITHMS.md §1.6.
+    bias onto the targets t = 1..T (liblinear `-s 11`, here `sklearn.svm.LinearSVR`), docs/algorithms.md §1.6.
 
     Args:
         frames: (T, ...) frames in temporal order.

@@ -1,8 +1,8 @@
 """Evaluation: prototype prediction, classification and clustering metrics, fold summaries, plots.
 
-Prediction follows METHODS.md §1 for every method: `ŷ = argmax_c sim(z_fused, p_c)`, the class
+Prediction follows docs/methods.md §1 for every method: `ŷ = argmax_c sim(z_fused, p_c)`, the class
 whose text prototype is most cosine-similar to the fused multiview embedding. Metrics follow
-METHODS.md §5 (accuracy, macro-F1, per-class F1, confusion matrix; for the unsupervised
+docs/methods.md §5 (accuracy, macro-F1, per-class F1, confusion matrix; for the unsupervised
 MultiviewVLM also clustering accuracy with Hungarian matching, NMI and ARI, §3 "Evaluation").
 Results across folds are reported as mean ± std, as the three papers do.
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # matplotlib is imported by the plot helpers only, to keep `i
 
 
 def prototype_predict(z: torch.Tensor, prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest-prototype prediction by cosine similarity (METHODS.md §1).
+    """Nearest-prototype prediction by cosine similarity (docs/methods.md §1).
 
     `ŷ = argmax_c sim(z, p_c)` with `sim(a, b) = aᵀb / (‖a‖‖b‖)`. Both inputs are L2-normalised
     here, so raw projector outputs and unnormalised prototypes give the same answer.
@@ -95,7 +95,7 @@ def _as_class_ids(y: Any, classes: Sequence[str], name: str) -> np.ndarray:
 
 
 def classification_metrics(y_true: Any, y_pred: Any, classes: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class F1, confusion matrix and support (METHODS.md §5).
+    """Accuracy, macro-F1, per-class F1, confusion matrix and support (docs/methods.md §5).
 
     Args:
         y_true: (N,) true class ids or class names.
@@ -135,7 +135,7 @@ def classification_metrics(y_true: Any, y_pred: Any, classes: Sequence[str]) -> 
 
 
 def clustering_metrics(y_true: Any, cluster_ids: Any) -> dict[str, float]:
-    """Clustering accuracy (Hungarian), NMI and ARI (METHODS.md §3 "Evaluation", §5).
+    """Clustering accuracy (Hungarian), NMI and ARI (docs/methods.md §3 "Evaluation", §5).
 
     Clustering accuracy is `max_m (1/N) Σ_i 1[y_i = m(c_i)]` over one-to-one maps `m` from clusters
     to labels, solved with `scipy.optimize.linear_sum_assignment` on the contingency table. With

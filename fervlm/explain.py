@@ -7,19 +7,19 @@ for one image, activations `A ∈ R^{C×h×w}` of a target layer and a scalar ta
     M   = ReLU(Σ_c w_c A_c)                        (eq. 2)
 
 then per-image min–max scaling (`(M − min M) / (max(M − min M) + 1e-7)`) and a bilinear upsample to the
-input size (the library's `scale_cam_image`; ALGORITHMS.md §2.1). Our target is not a logit but the cosine
-similarity of a view's embedding to a class prototype, `y = cos(f_v(x), p_c)` (METHODS.md §1: prototypes
-`p_c` are the mean normalised prompt embeddings; the predicted class is `argmax_c cos(z_fused, p_c)` with
-`z_fused` the normalised mean of the normalised view embeddings). Layers (ALGORITHMS.md §2.4): the last
-block's `ln_1` for an open_clip `VisionTransformer` (the CLS-token pooled output has exactly zero gradient
-w.r.t. the patch tokens of the last block's output), `layer4` for a `ModifiedResNet` (the input of its
-attention pool).
+input size (the library's `scale_cam_image`; docs/algorithms.md §2.1). Our target is not a logit but the
+cosine similarity of a view's embedding to a class prototype, `y = cos(f_v(x), p_c)`
+(docs/methods.md §1: prototypes `p_c` are the mean normalised prompt embeddings; the predicted class is
+`argmax_c cos(z_fused, p_c)` with `z_fused` the normalised mean of the normalised view embeddings). Layers
+(docs/algorithms.md §2.4): the last block's `ln_1` for an open_clip `VisionTransformer`
+(the CLS-token pooled output has exactly zero gradient w.r.t. the patch tokens of the last block's output),
+`layer4` for a `ModifiedResNet` (the input of its attention pool).
 
 **Pointing game** (Zhang et al., "Top-down neural attention by excitation backprop", ECCV 2016 / IJCV 2018,
 §5.1): a map scores a hit when its maximum falls inside the ground-truth region (here: the AU-displacement
-masks of the synthetic faces, DESIGN.md "Ground truth for explanations"); the score is the hit rate over maps.
-Its chance level is the hit rate of uniformly random maps, whose maximum is a uniformly random pixel, so the
-expected hit rate is the mean mask-area fraction (`random_baseline`).
+masks of the synthetic faces, docs/design.md "Ground truth for explanations"); the score is the hit rate over
+maps. Its chance level is the hit rate of uniformly random maps, whose maximum is a uniformly random pixel, so
+the expected hit rate is the mean mask-area fraction (`random_baseline`).
 """
 
 from __future__ import annotations
@@ -65,12 +65,12 @@ def _tower_kind(visual: nn.Module) -> str:
     raise TypeError(
         f"Grad-CAM: unsupported image tower {type(visual).__module__}.{type(visual).__name__}; supported are "
         "open_clip VisionTransformer (target resblocks[-1].ln_1) and ModifiedResNet (target layer4). "
-        "timm / Hugging Face towers would need their own layer choice (ALGORITHMS.md §2.3-2.4)."
+        "timm / Hugging Face towers would need their own layer choice (docs/algorithms.md §2.3-2.4)."
     )
 
 
 def target_layer(visual: nn.Module) -> nn.Module:
-    """The layer whose activations and gradients Grad-CAM uses (ALGORITHMS.md §2.4).
+    """The layer whose activations and gradients Grad-CAM uses (docs/algorithms.md §2.4).
 
     Args:
         visual: an open_clip image tower (`backbone.visual` / `clip_model.visual`).
@@ -94,7 +94,7 @@ def reshape_transform_for(visual: nn.Module) -> Callable[[torch.Tensor], torch.T
     For a VisionTransformer the tokens are (B, L, C) when the transformer runs batch-first (open_clip >= 2.26,
     `visual.transformer.batch_first`) and (L, B, C) otherwise; the prefix tokens (CLS and any others: the
     first `L − h·w`) are dropped and the rest reshaped to the patch grid `visual.grid_size`
-    (ALGORITHMS.md §2.3).
+    (docs/algorithms.md §2.3).
     A ModifiedResNet's `layer4` already gives (B, C, h, w): no transform (None).
 
     Raises:
@@ -132,7 +132,7 @@ class PrototypeSimilarityTarget:
 
     pytorch-grad-cam calls each target with one sample's model output (`zip(targets, outputs)` in
     `BaseCAM.forward`), here an embedding of size D. Same idea as the library tutorial's
-    `SimilarityToConceptTarget` ("Pixel Attribution for embeddings"; ALGORITHMS.md §2.2).
+    `SimilarityToConceptTarget` ("Pixel Attribution for embeddings"; docs/algorithms.md §2.2).
 
     Args:
         prototype: (D,) class prototype (normalised or not: cosine ignores its norm).
@@ -219,10 +219,10 @@ def gradcam_views(
 
     Each view gets its own map, for the same class per sample: the given `target_class`, or (None) the class
     predicted from the fused embedding `normalize(mean_v normalize(f(x_v)))` by nearest prototype
-    (METHODS.md §1). The call leaves the model as it found it: train/eval mode of every submodule,
+    (docs/methods.md §1). The call leaves the model as it found it: train/eval mode of every submodule,
     `requires_grad` flags and `.grad` tensors are restored. The tower's parameters are excluded from the
     backward (requires_grad off during the call) and the input requires grad instead, so frozen towers work
-    (ALGORITHMS.md §2.2 pitfall 4) and no parameter gradient is computed.
+    (docs/algorithms.md §2.2 pitfall 4) and no parameter gradient is computed.
 
     Args:
         backbone: a `fervlm.backbones.Backbone` or an open_clip CLIP model (anything with `.visual` and

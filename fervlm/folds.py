@@ -1,6 +1,6 @@
 """Subject-independent splits: k-fold cross-validation, validation carving, cross-dataset splits.
 
-All three papers evaluate with 10-fold subject-independent cross-validation (METHODS.md §5): no
+All three papers evaluate with 10-fold subject-independent cross-validation (docs/methods.md §5): no
 subject appears in both the training and the test part of a fold, and results are mean ± std over
 folds. The cross-dataset protocol trains on BU-4DFE and tests on BP4D tasks T1 (happiness) and
 T8 (disgust), i.e. on the classes both datasets share.
@@ -53,7 +53,7 @@ def _rows_of(subjects: np.ndarray, chosen: set[str]) -> np.ndarray:
 
 
 def subject_kfold(index: pd.DataFrame, k: int = 10, seed: int = 0) -> list[Fold]:
-    """Split an index table into `k` subject-independent folds (METHODS.md §5).
+    """Split an index table into `k` subject-independent folds (docs/methods.md §5).
 
     Subjects are dealt to folds in rounds of `k`: within a round every fold receives exactly one
     subject, so fold sizes differ by at most one subject. Subjects are ordered by sample count
@@ -152,7 +152,7 @@ def validation_split(
 def cross_dataset_split(
     train_index: pd.DataFrame, test_index: pd.DataFrame, classes: Sequence[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Restrict a train and a test table to common classes (METHODS.md §5, cross-dataset protocol).
+    """Restrict a train and a test table to common classes (docs/methods.md §5, cross-dataset protocol).
 
     E.g. BU-4DFE (six emotions) → BP4D-Spontaneous T1 (happiness) and T8 (disgust):
     `cross_dataset_split(bu4dfe, bp4d[bp4d.task.isin(["T1", "T8"])])` keeps happiness and disgust.

@@ -8,7 +8,7 @@ space). The app (`fervlm/app.py`) only lays it out; scripts and tests call it di
   (``fold-KK/config.json`` + ``last.ckpt``) and loads its weights **strictly**;
   :func:`zero_shot_predictor` builds an untrained zero-shot model (predictions meaningless, but the app
   always works offline).
-* :class:`Predictor` predicts like every method does at test time (METHODS.md §1): the fused multiview
+* :class:`Predictor` predicts like every method does at test time (docs/methods.md §1): the fused multiview
   embedding ``z`` against the class prototypes ``p_c``, ``ŷ = argmax_c cos(z, p_c)``, with class
   probabilities ``softmax(s · cos(z, p_c))`` (``s`` the model's clamped CLIP logit scale), plus the
   SMILE-VLM view-fusion weights (SMILE-VLM eq. 5, 7), the bank's nearest prompts, and per-view Grad-CAM
@@ -237,7 +237,7 @@ class Prediction:
     Attributes:
         classes: class names (label-id order).
         label: the predicted class name; ``class_index`` its position in ``classes``.
-        probabilities: (C,) ``softmax(s · scores)`` (METHODS.md §1; the linear probe's own softmax).
+        probabilities: (C,) ``softmax(s · scores)`` (docs/methods.md §1; the linear probe's own softmax).
         scores: (C,) cosine similarities of the fused embedding to the class prototypes.
         logit_scale: the ``s`` used for the probabilities.
         embedding: (D,) the fused, L2-normalised multiview embedding.
@@ -410,7 +410,7 @@ class Predictor:
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
     def predict(self, views: np.ndarray, top_k: int = 5) -> Prediction:
-        """Classify one sample (METHODS.md §1) and report the fusion weights and nearest prompts.
+        """Classify one sample (docs/methods.md §1) and report the fusion weights and nearest prompts.
 
         Args:
             views: uint8 (V, H, W, 3): the model's views, or the three left/front/right views.
@@ -626,7 +626,7 @@ def zero_shot_predictor(
     device: str = "cpu",
     weights: str | None = None,
 ) -> Predictor:
-    """A zero-shot model (METHODS.md §1 with no training): with random weights its predictions are
+    """A zero-shot model (docs/methods.md §1 with no training): with random weights its predictions are
     meaningless, but it lets the app (and its tests) run offline with no trained run.
 
     Args:

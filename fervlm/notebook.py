@@ -1,7 +1,7 @@
 """Small helpers every notebook uses: validate the `parameters` cell, set seeds, save figures.
 
-DESIGN.md, "Notebooks teach": one setup cell, a typed `parameters` cell (papermill overrides it), then a cell
-that validates the values into a config dataclass — unknown names and wrongly typed values are errors
+docs/design.md, "Notebooks teach": one setup cell, a typed `parameters` cell (papermill overrides it), then a
+cell that validates the values into a config dataclass — unknown names and wrongly typed values are errors
 raised there, before any work starts, not halfway through a run.
 
 Two promises hold however a notebook is started (`make lab`, papermill, `fervlm sweep`):

@@ -1,7 +1,7 @@
 """Prompt banks, metadata-augmented prompts, prompt embeddings and class prototypes.
 
-A *prompt bank* gives, for each class `c`, the prompt set `T_c` (METHODS.md §1, §2, §4). Banks are data: YAML
-files in `data/prompts/` (`emotions6`, `bp4d_tasks`, `micro5`), found at `$FERVLM_DATA/prompts`
+A *prompt bank* gives, for each class `c`, the prompt set `T_c` (docs/methods.md §1, §2, §4). Banks are data:
+YAML files in `data/prompts/` (`emotions6`, `bp4d_tasks`, `micro5`), found at `$FERVLM_DATA/prompts`
 when the environment variable `FERVLM_DATA` is set, else at `<repo>/data/prompts` next to the package (the
 editable install).
 
@@ -20,7 +20,7 @@ Bank schema (YAML or JSON)::
     vocab:                               # required when metadata_templates are given
       sex: {F: [woman], M: [man], "": [person]}
       age_group: {young: [young], older: [older]}
-      ethnicity: {WH: [white], ...}      # BU-3DFE codes; meanings uncertain (DATASETS.md §1.3)
+      ethnicity: {WH: [white], ...}      # BU-3DFE codes; meanings uncertain (docs/datasets.md §1.3)
       intensity: {1: [slightly], 4: [very]}
 
 A plain-text bank (`.txt`, e.g. prompts written by an LLM elsewhere) holds one `class: prompt` line per prompt
@@ -251,7 +251,7 @@ class PromptBank:
     ) -> str:
         """Draw one prompt of `cls` uniformly from `prompts(cls, metadata)` (plain prompt if not augmented).
 
-        `augmented=False` is the ablation "no augmented textual prompts" (METHODS.md §6, notebook 05).
+        `augmented=False` is the ablation "no augmented textual prompts" (docs/methods.md §6, notebook 05).
         """
         if not augmented:
             return self.plain_prompt(cls)
@@ -487,10 +487,10 @@ def encode_prompts(backbone: Any, prompts: Sequence[str], batch_size: int = 256)
 class PromptEmbeddingCache:
     """Prompt embeddings computed once per (text-tower fingerprint, prompt), in memory and optionally on disk.
 
-    The text tower is frozen by default (METHODS.md §1), so a bank's embeddings never change during training;
-    keying on `Backbone.text_fingerprint()` keeps the cache right if the tower is trained or reloaded anyway.
-    On disk each fingerprint gets one file `<cache_dir>/<fingerprint>.pt` ({prompt: (D,) tensor}), written to
-    a temporary name and renamed so a crash never leaves a corrupt cache.
+    The text tower is frozen by default (docs/methods.md §1), so a bank's embeddings never change during
+    training; keying on `Backbone.text_fingerprint()` keeps the cache right if the tower is trained or
+    reloaded anyway. On disk each fingerprint gets one file `<cache_dir>/<fingerprint>.pt`
+    ({prompt: (D,) tensor}), written to a temporary name and renamed so a crash never leaves a corrupt cache.
     """
 
     def __init__(self, cache_dir: str | os.PathLike[str] | None = None, batch_size: int = 256) -> None:
@@ -543,7 +543,7 @@ def class_prototypes(
     classes: Sequence[str] | None = None,
     cache: PromptEmbeddingCache | None = None,
 ) -> torch.Tensor:
-    """Class prototypes `p_c = normalize(mean_{t in T_c} normalize(f_t(t)))` (METHODS.md §1): (C, D).
+    """Class prototypes `p_c = normalize(mean_{t in T_c} normalize(f_t(t)))` (docs/methods.md §1): (C, D).
 
     Uses each class's prompts without metadata, in the order of `classes` (default: `bank.classes`).
     """

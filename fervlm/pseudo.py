@@ -1,4 +1,4 @@
-"""Pseudo-labels by clustering with multiview aggregation (MultiviewVLM §II-F, METHODS.md §3).
+"""Pseudo-labels by clustering with multiview aggregation (MultiviewVLM §II-F, docs/methods.md §3).
 
 MultiviewVLM pairs every sample with a prompt of its *pseudo*-label. The labels come from:
 
@@ -19,7 +19,7 @@ MultiviewVLM pairs every sample with a prompt of its *pseudo*-label. The labels 
 Distributed use: this module is pure (no collectives). Under DDP the caller
 (`fervlm.methods.base.FERMethod.recluster`) runs the clustering once, on rank 0, over the whole
 training set, and broadcasts the assignment, so every rank trains with the same pseudo-labels
-(METHODS.md §1, "Distributed correctness").
+(docs/methods.md §1, "Distributed correctness").
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _check_prototypes(z_bar: torch.Tensor, prototypes: torch.Tensor) -> None:
 
 
 def zero_shot_labels(z_bar: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
-    """Round-0 pseudo-labels `argmax_c sim(z̄, p_c)` (METHODS.md §3, `init="zeroshot"`).
+    """Round-0 pseudo-labels `argmax_c sim(z̄, p_c)` (docs/methods.md §3, `init="zeroshot"`).
 
     Args:
         z_bar: (N, D) aggregated embeddings.
@@ -132,7 +132,7 @@ def kmeans_clusters(
 def name_clusters(centroids: torch.Tensor, prototypes: torch.Tensor) -> np.ndarray:
     """Name clusters by classes: Hungarian assignment maximising `Σ sim(centroid_k, p_{m(k)})`.
 
-    MultiviewVLM §II-F / METHODS.md §3: uses the text prototypes only, never labels. With as many
+    MultiviewVLM §II-F / docs/methods.md §3: uses the text prototypes only, never labels. With as many
     clusters as classes this is a one-to-one map. With more clusters than classes the clusters left
     unmatched take their most similar prototype; with fewer, some classes receive no cluster.
 
@@ -182,7 +182,7 @@ def assign_pseudo_labels(
     seed: int = 0,
     n_init: int = 10,
 ) -> PseudoLabels:
-    """One pseudo-labelling round (MultiviewVLM §II-F, METHODS.md §3).
+    """One pseudo-labelling round (MultiviewVLM §II-F, docs/methods.md §3).
 
     Args:
         z: (N, V, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) already fused.

@@ -1,6 +1,6 @@
 """Training runs: one fold, k-fold cross-validation, cross-dataset — resumable, CPU / GPU / DDP.
 
-Run folders (DESIGN.md "Run folders")::
+Run folders (docs/design.md "Run folders")::
 
     out_dir/
       folds.json            the subject-independent folds used (fervlm.folds.save_folds)
@@ -203,7 +203,7 @@ def build_trainer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Any] =
 
 @torch.no_grad()
 def evaluate_method(method: Any, loader: Any, classes: Sequence[str]) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Predict every sample of ``loader`` and compute the metrics of METHODS.md §5.
+    """Predict every sample of ``loader`` and compute the metrics of docs/methods.md §5.
 
     Returns:
         (metrics, predictions): accuracy, macro-F1, per-class F1, confusion matrix, and the
@@ -473,7 +473,7 @@ def cross_dataset(
     classes: Sequence[str] | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Train on one table, test on another, on a restricted class set (METHODS.md §5).
+    """Train on one table, test on another, on a restricted class set (docs/methods.md §5).
 
     E.g. train on BU-4DFE and test on BP4D tasks T1/T8: ``classes=("happiness", "disgust")``. Test
     rows whose label is not in ``classes`` are left out. Training rows depend on the protocol:

@@ -1,4 +1,4 @@
-"""Tests of `fervlm.dynamic` against independent formulas (ALGORITHMS.md §1.3, §1.7)."""
+"""Tests of `fervlm.dynamic` against independent formulas (docs/algorithms.md §1.3, §1.7)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Tests for fervlm.explain: Grad-CAM per view (against an independent autograd re-implementation) and the
-pointing game (against synthetic maps whose answer is known). ALGORITHMS.md §2.6 gives the recipe."""
+pointing game (against synthetic maps whose answer is known). docs/algorithms.md §2.6 gives the recipe."""
 
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def test_frozen_tower_works_and_state_is_restored():
     assert not any(p.requires_grad for p in params)
     x = _images(2)
     protos = _prototypes(frozen.embed_dim)
-    # Without the input requiring grad, the library alone cannot backpropagate (ALGORITHMS.md pitfall 4).
+    # Without the input requiring grad, the library alone cannot backpropagate (docs/algorithms.md pitfall 4).
     with pytest.raises(RuntimeError, match="does not require grad"):
         _library_cam(frozen, x, [PrototypeSimilarityTarget(protos[0])] * 2)
     frozen.model.train()

@@ -1,4 +1,4 @@
-"""Bosphorus adapter: `<root>/bs000/bs000_E_HAPPY_0.bnt` (DATASETS.md §4).
+"""Bosphorus adapter: `<root>/bs000/bs000_E_HAPPY_0.bnt` (docs/datasets.md §4).
 
 Only the six emotion classes (`E_*`) are indexed, plus the neutral `N_N` scans with `include_neutral=True`;
 the AU, pose and occlusion scans (`LFAU_*`, `YR_*`, `O_*`, ...) are skipped. ``subset="six"`` keeps only

@@ -1,9 +1,9 @@
-"""BP4D-Spontaneous adapter: `<root>/<F001>/<T1..T8>/<frame>.<mesh ext>` (DATASETS.md §3).
+"""BP4D-Spontaneous adapter: `<root>/<F001>/<T1..T8>/<frame>.<mesh ext>` (docs/datasets.md §3).
 
 One row per task sequence folder (`path` = the folder, `task` = ``T1`` …); the emotion comes from the task
 table `data/bp4d_tasks.csv` (columns task, emotion, description; the commonly quoted mapping of Zhang et al.
-2014, overridable with `tasks_csv`). The real 3D mesh format of BP4D is not public (DATASETS.md §3.3), so any
-extension `load_mesh` reads is accepted inside a task folder.
+2014, overridable with `tasks_csv`). The real 3D mesh format of BP4D is not public (docs/datasets.md §3.3), so
+any extension `load_mesh` reads is accepted inside a task folder.
 """
 
 from __future__ import annotations

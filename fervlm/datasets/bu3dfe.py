@@ -1,8 +1,8 @@
-"""BU-3DFE adapter: `<root>/<F0001>/<F0001>_<EE><II><RR>_F3D.wrl` (DATASETS.md §1).
+"""BU-3DFE adapter: `<root>/<F0001>/<F0001>_<EE><II><RR>_F3D.wrl` (docs/datasets.md §1).
 
-Protocol subsets used by the papers (METHODS.md): ``"I"`` = the six emotions at intensities 3 and 4 (the two
-strongest), ``"II"`` = the six emotions at all four intensities (no neutral), ``None`` = everything incl.
-neutral.
+Protocol subsets used by the papers (docs/methods.md): ``"I"`` = the six emotions at intensities 3 and 4
+(the two strongest), ``"II"`` = the six emotions at all four intensities (no neutral), ``None`` = everything
+incl. neutral.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pandas as pd
 from fervlm.datasets._common import canonical_label, check_root, log, make_index, sidecar
 
 NAME = re.compile(r"^([FM])(\d{4})_([A-Z]{2})(\d{2})([A-Z]{2})_(F3D|RAW|F2D)\.(wrl)$")
-"""File-name pattern of DATASETS.md §1.3 (only `.wrl` meshes; only the cropped `F3D` ones are indexed)."""
+"""File-name pattern of docs/datasets.md §1.3
+(only `.wrl` meshes; only the cropped `F3D` ones are indexed)."""
 EXPRESSIONS = {
     "AN": "anger",
     "DI": "disgust",

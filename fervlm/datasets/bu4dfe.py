@@ -1,4 +1,4 @@
-"""BU-4DFE adapter: `<root>/<F001>/<Angry|Disgust|Fear|Happy|Sad|Surprise>/<000>.wrl` (DATASETS.md §2).
+"""BU-4DFE adapter: `<root>/<F001>/<Angry|Disgust|Fear|Happy|Sad|Surprise>/<000>.wrl` (docs/datasets.md §2).
 
 One row per sequence folder; `path` is the folder and `sequence_frames(path)` lists its frames. Subject
 folders must match `^[FM]\\d{3}$`, which drops the distribution's `BU_WrlViewer_V2/` viewer folder.

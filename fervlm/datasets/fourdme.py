@@ -1,8 +1,8 @@
-"""4DME adapter: `<root>/<sub_ID>/<fold_name>/<frame>.<mesh ext>` plus a label sheet (DATASETS.md §5).
+"""4DME adapter: `<root>/<sub_ID>/<fold_name>/<frame>.<mesh ext>` plus a label sheet (docs/datasets.md §5).
 
 The label sheet has the released annotation columns `sub_ID, fold_name, Emotion, Onset, Apex, Offset, AUs`
 (`meb`'s reading of `4DME_Labelling_Micro_release v1.xlsx`). The real 4DME 3D mesh sequence format is NOT
-public (DATASETS.md §5, "NOT FOUND"): this adapter reads the layout the synthetic generator writes, which
+public (docs/datasets.md §5, "NOT FOUND"): this adapter reads the layout the synthetic generator writes, which
 mirrors the released 2D frame layout `<subject>/<clip>/<frames>`; point `labels` at a CSV export of the
 spreadsheet.
 """

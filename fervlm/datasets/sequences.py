@@ -19,9 +19,10 @@ def frame_number(path: str | Path) -> int | None:
 def sequence_frames(path: str | Path) -> list[Path]:
     """Mesh files of a sequence folder, sorted by the integer in their names.
 
-    Frame numbers may be zero-padded or not (`0000.obj`, `643.jpg` styles seen for BP4D, DATASETS.md §3.2), so
-    the sort is numeric, not lexical. Files that are not meshes (`.bnd`, `.jpg`, `au.npy`, ...) are skipped;
-    meshes without a number come last, by name.
+    Frame numbers may be zero-padded or not
+    (`0000.obj`, `643.jpg` styles seen for BP4D, docs/datasets.md §3.2), so the sort is numeric, not lexical.
+    Files that are not meshes (`.bnd`, `.jpg`, `au.npy`, ...) are skipped; meshes without a number come last,
+    by name.
 
     Raises:
         FileNotFoundError: `path` is not a folder.

@@ -1,4 +1,4 @@
-"""Pre-rendered view folders: `<root>/<view>/<class>/<image>` (DATASETS.md §6.1, as MultiviewTransformer
+"""Pre-rendered view folders: `<root>/<view>/<class>/<image>` (docs/datasets.md §6.1, as MultiviewTransformer
 used).
 
 Rows are samples matched across the view folders by file stem; the table gets one `view_<name>` column per

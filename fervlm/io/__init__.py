@@ -1,7 +1,8 @@
 """Reading and writing face meshes and landmark files into one `Mesh` container.
 
 Formats: VRML `.wrl` (BU-3DFE, BU-4DFE), `.obj`, `.ply`/`.off`/`.stl` (open3d), Bosphorus `.bnt`, point clouds
-(`.pcd`, `.xyz`), and the landmark files `.bnd` (BU-3DFE/BU-4DFE) and `.lm3` (Bosphorus). See DATASETS.md.
+(`.pcd`, `.xyz`), and the landmark files `.bnd` (BU-3DFE/BU-4DFE) and `.lm3` (Bosphorus). See
+docs/datasets.md.
 """
 
 from fervlm.io.bnt import write_bnt

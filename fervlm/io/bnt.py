@@ -1,4 +1,4 @@
-"""Bosphorus `.bnt` range grids (Savran's `read_bntfile` layout, DATASETS.md §4.3).
+"""Bosphorus `.bnt` range grids (Savran's `read_bntfile` layout, docs/datasets.md §4.3).
 
 Layout, little-endian: uint16 nrows, uint16 ncols, float64 zmin, uint16 L, L bytes imfile, uint32 M, then M
 float64 stored channel-planar (all x, all y, all z, all u, all v). Grid element k is cell
@@ -66,7 +66,7 @@ def grid_to_mesh(xyz: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.nda
     """Triangulate a range grid: two triangles per 2x2 cell, skipping triangles that touch an invalid cell.
 
     Cell (r, c) with corners a=(r,c), b=(r+1,c), c=(r,c+1), d=(r+1,c+1) gives (a, c, b) and (c, d, b)
-    [DATASETS.md §4.3, S27]. Vertices no triangle uses are dropped; when no triangle survives, the valid
+    [docs/datasets.md §4.3, S27]. Vertices no triangle uses are dropped; when no triangle survives, the valid
     points are returned as a point cloud.
 
     Returns:
@@ -92,7 +92,7 @@ def grid_to_mesh(xyz: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def read_bnt(path: str | Path) -> Mesh:
-    """Read a Bosphorus `.bnt` as a triangle mesh over its valid cells (DATASETS.md §4.3).
+    """Read a Bosphorus `.bnt` as a triangle mesh over its valid cells (docs/datasets.md §4.3).
 
     Per-vertex UVs come from the u, v planes (converted to the VRML origin bottom-left); the image file the
     header names becomes `texture_path`, resolved against the file's folder.
@@ -122,7 +122,7 @@ def write_bnt(
     imfile: str = "",
     zmin: float = -1e9,
 ) -> Path:
-    """Write a range grid in the `.bnt` layout of DATASETS.md §4.3 (little-endian), atomically.
+    """Write a range grid in the `.bnt` layout of docs/datasets.md §4.3 (little-endian), atomically.
 
     Args:
         path: destination `.bnt`.

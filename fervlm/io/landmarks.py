@@ -1,4 +1,5 @@
-"""Landmark files: BU-3DFE/BU-4DFE 83-point `.bnd` (DATASETS.md §1.9, §2.5) and Bosphorus `.lm3` (§4.4)."""
+"""Landmark files: BU-3DFE/BU-4DFE 83-point `.bnd` (docs/datasets.md §1.9, §2.5) and Bosphorus `.lm3`
+(§4.4)."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def write_bnd(path: str | Path, points: np.ndarray, indices: np.ndarray | None =
 
 
 def read_lm3(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a Bosphorus `.lm3` into `{label: (3,) float32 xyz}` (DATASETS.md §4.4).
+    """Read a Bosphorus `.lm3` into `{label: (3,) float32 xyz}` (docs/datasets.md §4.4).
 
     Layout: a header line; optionally a line `*` opening a free-text block that ends at the first blank line;
     a count line `N landmarks` (leading integer); then N label / `x y z` line pairs. Blank lines between

@@ -1,6 +1,6 @@
 """VRML 2.0 (`.wrl`) meshes as shipped by BU-3DFE (`*_F3D.wrl`) and BU-4DFE (`<NNN>.wrl`).
 
-The reader follows the layout-independent recipe of DATASETS.md §1.5: the whole text is searched for the
+The reader follows the layout-independent recipe of docs/datasets.md §1.5: the whole text is searched for the
 `Coordinate point [...]`, `coordIndex [...]`, `TextureCoordinate point [...]` and `texCoordIndex [...]`
 blocks; inside a block commas are whitespace and the numbers are converted in bulk by numpy. This covers the
 one-item-per-line BU-3DFE files and the comma-separated BU-4DFE files (§2.3) alike,
@@ -144,7 +144,7 @@ def _all_keywords(text: str, keyword: str) -> list[int]:
 
 
 def read_wrl(path: str | Path) -> Mesh:
-    """Read a VRML 2.0 `.wrl` mesh (BU-3DFE F3D, BU-4DFE frames), DATASETS.md §1.5 and §2.3.
+    """Read a VRML 2.0 `.wrl` mesh (BU-3DFE F3D, BU-4DFE frames), docs/datasets.md §1.5 and §2.3.
 
     Polygons are fan-triangulated `(p0, pi, pi+1)`; texture coordinates keep their own `texCoordIndex` as
     `Mesh.uv_faces` (or are per vertex, `uv_faces=None`, when the file has none). Several IndexedFaceSets are
@@ -224,7 +224,7 @@ def _rows(values: np.ndarray, fmt: str, last_fmt: str) -> str:
 
 
 def write_wrl(path: str | Path, mesh: Mesh, texture_name: str | None = None, *, decimals: int = 3) -> Path:
-    """Write `mesh` as VRML 2.0 in the BU-3DFE `F3D.wrl` layout (DATASETS.md §1.5, §8), atomically.
+    """Write `mesh` as VRML 2.0 in the BU-3DFE `F3D.wrl` layout (docs/datasets.md §1.5, §8), atomically.
 
     Args:
         path: destination `.wrl`.

@@ -1,4 +1,4 @@
-"""Every loss term of METHODS.md, one concept per file (pure functions / small modules on tensors).
+"""Every loss term of docs/methods.md, one concept per file (pure functions / small modules on tensors).
 
 Method totals (:class:`AffectVLMLoss`, :class:`MultiviewVLMLoss`, :class:`SmileVLMLoss`) return a
 dict of named, already weighted parts; :func:`total_loss` sums the ``*_loss`` keys. The totals gather

@@ -1,4 +1,5 @@
-"""Loss dictionaries (open_clip's task pattern, DESIGN.md "Conventions"): named parts, total = Σ *_loss."""
+"""Loss dictionaries (open_clip's task pattern, docs/design.md "Conventions"): named parts, total = Σ
+*_loss."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""AffectVLM total loss ``L = λ_align L_align + λ_mc L_mc + λ_mt L_mt`` (AffectVLM eq. (2); METHODS.md §2)."""
+"""AffectVLM total loss ``L = λ_align L_align + λ_mc L_mc + λ_mt L_mt``
+(AffectVLM eq. (2); docs/methods.md §2)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ _TERMS = ("align", "mc", "mt")
 class AffectVLMLoss(nn.Module):
     """AffectVLM's loss as a dict of weighted parts.
 
-    * ``align_loss``: METHODS.md §2 alignment term (choice): for every view ``v``, symmetric
+    * ``align_loss``: docs/methods.md §2 alignment term (choice): for every view ``v``, symmetric
       label-aware InfoNCE between ``z'_{v,·}`` and that view's prompt embeddings (all batch items
       of the same class are positives), averaged over views.
     * ``mc_loss``: :func:`~fervlm.losses.multiview_contrastive_margin` with the learnable margin.

@@ -1,4 +1,4 @@
-"""SMILE-VLM vision-language alignment ``L_vl-align`` (SMILE-VLM eq. (6); METHODS.md §4).
+"""SMILE-VLM vision-language alignment ``L_vl-align`` (SMILE-VLM eq. (6); docs/methods.md §4).
 
 Image→text InfoNCE over the batch's prompts for each of the ``V`` views and for the fused
 embedding; ``L_vl-align`` is the mean of those ``V + 1`` terms.

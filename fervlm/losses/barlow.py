@@ -1,4 +1,4 @@
-"""SMILE-VLM multiview Barlow Twins ``L_mv-bt`` (SMILE-VLM eq. (1)-(4); METHODS.md §4).
+"""SMILE-VLM multiview Barlow Twins ``L_mv-bt`` (SMILE-VLM eq. (1)-(4); docs/methods.md §4).
 
 For each view ``i`` the projector outputs of two augmentations are standardised per dimension over
 the batch (zero mean, unit variance, as Barlow Twins' affine-free BatchNorm does: biased variance

@@ -1,4 +1,4 @@
-"""MultiviewVLM multiview consistency ``L_mv`` (MultiviewVLM eq. (4); METHODS.md §3).
+"""MultiviewVLM multiview consistency ``L_mv`` (MultiviewVLM eq. (4); docs/methods.md §3).
 
 ``L_mv = mean_b (1 − cos(z̄_b, t_b))`` with ``z̄_b = mean_v z'_{v,b}`` (front, left, right views):
 the aggregated view embedding of a sample must agree with its prompt embedding.

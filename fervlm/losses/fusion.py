@@ -1,4 +1,4 @@
-"""SMILE-VLM view-aware fusion (SMILE-VLM eq. (5), (7); METHODS.md §4).
+"""SMILE-VLM view-aware fusion (SMILE-VLM eq. (5), (7); docs/methods.md §4).
 
 ``s_i = MLP(z'_i)`` (Linear → GELU → Linear, scalar score), ``w = softmax_i(s)`` over views,
 ``z_mv = normalize(Σ_i w_i z'_i)``. The same MLP scores every view (its weights are shared), so the

@@ -4,7 +4,7 @@
 swapped, and ``info_nce = (L_a2b + L_b2a) / 2`` (MultiviewVLM eq. (3): ``L_con = (L_i2t + L_t2i)/2``).
 ``s`` is CLIP's multiplicative ``logit_scale = exp(t)`` clamped at 100 (:class:`LogitScale`).
 
-Targets ``T`` (METHODS.md §2 "Alignment term", §3):
+Targets ``T`` (docs/methods.md §2 "Alignment term", §3):
 
 * ``None``: ``T = I`` (item ``i`` of ``a`` pairs with item ``i`` of ``b``).
 * ``(N,)`` integer labels: label-aware multi-positive targets; every item with the same label is a

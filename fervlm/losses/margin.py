@@ -1,4 +1,4 @@
-"""Learnable margin of AffectVLM's loss (AffectVLM §III-D, eq. (2); METHODS.md §2).
+"""Learnable margin of AffectVLM's loss (AffectVLM §III-D, eq. (2); docs/methods.md §2).
 
 ``α = sigmoid(a)`` with a free parameter ``a`` initialised so that ``α = init`` (choice): keeps
 ``α ∈ (0, 1)``, which is meaningful both as a cosine margin (``L_mc``) and as a margin between squared

@@ -1,4 +1,4 @@
-"""AffectVLM multiview contrastive term ``L_mc`` (AffectVLM eq. (2), first two sums; METHODS.md §2).
+"""AffectVLM multiview contrastive term ``L_mc`` (AffectVLM eq. (2), first two sums; docs/methods.md §2).
 
 Over all ``V·B`` view embeddings with labels ``y``:
 

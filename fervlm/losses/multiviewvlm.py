@@ -83,7 +83,7 @@ class MultiviewVLMLoss(nn.Module):
         Args:
             z: ``(V, B, D)`` L2-normalised view embeddings.
             t: ``(B, D)`` L2-normalised prompt embeddings (one prompt per sample).
-            labels: ``(B,)`` integer pseudo-labels (or labels, see METHODS.md "prompt source").
+            labels: ``(B,)`` integer pseudo-labels (or labels, see docs/methods.md "prompt source").
             logit_scale: CLIP's multiplicative scale.
         """
         check_views(z, "z")

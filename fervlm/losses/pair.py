@@ -1,4 +1,4 @@
-"""MultiviewVLM positive-negative pair learning (MultiviewVLM eq. (5)-(8); METHODS.md §3).
+"""MultiviewVLM positive-negative pair learning (MultiviewVLM eq. (5)-(8); docs/methods.md §3).
 
 The paper's ``−log σ(±sim/τ_p)`` is written in its numerically stable form (choice),
 ``−log σ(x) = softplus(−x)``: bounded gradients, no overflow.

@@ -1,4 +1,4 @@
-"""SMILE-VLM cross-modal redundancy minimisation ``L_red-min`` (SMILE-VLM eq. (8)-(9); METHODS.md §4).
+"""SMILE-VLM cross-modal redundancy minimisation ``L_red-min`` (SMILE-VLM eq. (8)-(9); docs/methods.md §4).
 
 Standardise the fused visual embedding ``z_mv`` and the prompt embedding ``z^t`` per dimension over
 the batch, ``C_vt = (1/B) Σ_b ẑ^mv_b ẑ^{tᵀ}_b`` (eq. 8) and

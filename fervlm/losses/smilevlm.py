@@ -1,4 +1,5 @@
-"""SMILE-VLM total loss ``L = α L_mv-bt + β L_vl-align + γ L_red-min`` (SMILE-VLM eq. (10); METHODS.md §4)."""
+"""SMILE-VLM total loss ``L = α L_mv-bt + β L_vl-align + γ L_red-min``
+(SMILE-VLM eq. (10); docs/methods.md §4)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ _TERMS = ("bt", "align", "red")
 class SmileVLMLoss(nn.Module):
     """SMILE-VLM's loss as a dict of weighted parts: ``bt_loss``, ``align_loss``, ``red_loss``.
 
-    Default weights (choice, METHODS.md §4 asks for comparable terms at initialisation): the
+    Default weights (choice, docs/methods.md §4 asks for comparable terms at initialisation): the
     Barlow sums of eq. (4) and (9) grow with the embedding width ``D`` (about
     ``D (1 + λ (D−1)/B)`` for uncorrelated inputs, i.e. ≈ 1.04·D ≈ 530 at D = 512, B = 64), while
     the InfoNCE alignment is about ``log B`` (≈ 4.2 at B = 64). With ``scale_by_dim=True`` (default)
@@ -93,7 +94,8 @@ class SmileVLMLoss(nn.Module):
             prompt_labels: optional ``(B,)`` class of each sample's prompt; when given, samples whose
                 prompts come from the same class are positives in the alignment term (duplicate
                 prompts are then not treated as negatives).
-            z_views: ``(V, B, D)`` normalised view embeddings; default ``normalize(z_a)`` (METHODS.md §4).
+            z_views: ``(V, B, D)`` normalised view embeddings; default ``normalize(z_a)``
+            (docs/methods.md §4).
         """
         check_views(z_a, "z_a")
         check_same_shape(z_a, z_b, "z_a", "z_b")

@@ -1,4 +1,4 @@
-"""AffectVLM multiview triplet term ``L_mt`` (AffectVLM eq. (2), third term; METHODS.md §2).
+"""AffectVLM multiview triplet term ``L_mt`` (AffectVLM eq. (2), third term; docs/methods.md §2).
 
 Definition (choice, the paper leaves the sampling open). Flatten the ``V·B`` view embeddings.
 

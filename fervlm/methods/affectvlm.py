@@ -1,7 +1,7 @@
 """AffectVLM (supervised): multiview joint embedding, augmented textual prompts, learnable margin.
 
-AffectVLM paper (`papers/002_*`), METHODS.md §2. Every view embedding ``z'_{v,b}`` is aligned with
-*its own* prompt drawn from the sample's class bank (with metadata, "an older man looking very
+AffectVLM paper (Behzad & Zhao, arXiv:2504.19739, 2025), docs/methods.md §2. Every view embedding ``z'_{v,b}``
+is aligned with *its own* prompt drawn from the sample's class bank (with metadata, "an older man looking very
 happy"), and the ``V·B`` view embeddings are pulled together by class with the multiview
 contrastive and triplet terms of eq. (2) under one learnable margin ``α = sigmoid(a)``
 (``margin_mode="fixed"`` freezes it at ``margin_init``; why α drifts: `fervlm.losses.margin`). Mixed-view
@@ -23,7 +23,7 @@ __all__ = ["AffectVLM"]
 
 
 class AffectVLM(FERMethod):
-    """AffectVLM: ``L = λ_align L_align + λ_mc L_mc + λ_mt L_mt`` (AffectVLM eq. (2); METHODS.md §2)."""
+    """AffectVLM: ``L = λ_align L_align + λ_mc L_mc + λ_mt L_mt`` (AffectVLM eq. (2); docs/methods.md §2)."""
 
     def __init__(
         self,

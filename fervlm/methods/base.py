@@ -4,10 +4,10 @@ Subclasses implement :meth:`FERMethod.compute_loss` (the method's loss parts for
 they fuse views or project embeddings differently, :meth:`FERMethod.embed_views` /
 :meth:`FERMethod.fuse`. Everything else is here, once:
 
-* **Prediction** for every method (METHODS.md §1): ``ŷ = argmax_c sim(z_fused, p_c)`` against the
+* **Prediction** for every method (docs/methods.md §1): ``ŷ = argmax_c sim(z_fused, p_c)`` against the
   class prototypes ``p_c`` of the frozen text tower (:meth:`predict_step` returns predictions,
   scores and the fused embeddings).
-* **Prompt source** (METHODS.md §1): a sample's prompt class is its label (``"label"``) or its
+* **Prompt source** (docs/methods.md §1): a sample's prompt class is its label (``"label"``) or its
   current pseudo-label (``"pseudo"``). Pseudo-labels (MultiviewVLM §II-F) are re-assigned at the
   start of every ``recluster_every``-th epoch from the view-aggregated embeddings of all training
   samples *without augmentation*: round 0 by ``pseudo_init`` (zero-shot or k-means), later rounds by
@@ -51,7 +51,7 @@ class FERMethod(pl.LightningModule):
         backbone: a `fervlm.backbones.Backbone` (open_clip CLIP with a frozen text tower).
         classes: class names, in label-id order.
         prompt_table: precomputed prompt embeddings and per-(sample, class) choices.
-        prototypes: ``(C, D)`` class prototypes ``p_c`` (METHODS.md §1).
+        prototypes: ``(C, D)`` class prototypes ``p_c`` (docs/methods.md §1).
         n_samples: rows of the index table (size of the pseudo-label buffer).
     """
 
@@ -88,7 +88,7 @@ class FERMethod(pl.LightningModule):
         return self.config.prompt_source == "pseudo"
 
     def logit_scale(self) -> Tensor:
-        """CLIP's multiplicative logit scale ``exp(t)``, clamped at 100 (METHODS.md §1)."""
+        """CLIP's multiplicative logit scale ``exp(t)``, clamped at 100 (docs/methods.md §1)."""
         return self.backbone.logit_scale.exp().clamp(max=100.0)
 
     def encode_views(self, images: Tensor) -> Tensor:
@@ -169,7 +169,8 @@ class FERMethod(pl.LightningModule):
         return self._step(batch, "val")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Tensor]:
-        """Prototype prediction (METHODS.md §1): ``pred`` (B,), ``scores`` (B, C), ``embeddings`` (B, D)."""
+        """Prototype prediction (docs/methods.md §1): ``pred`` (B,), ``scores`` (B, C), ``embeddings``
+        (B, D)."""
         fused, _ = self.embed(batch["images"])
         pred, scores = self.scores(fused)
         return {"pred": pred, "scores": scores, "embeddings": fused}
@@ -215,7 +216,7 @@ class FERMethod(pl.LightningModule):
     def recluster(self, loader: Any, val_loader: Any = None) -> dict[str, Any]:
         """One pseudo-labelling round on the (non-augmented) training samples of ``loader``.
 
-        MultiviewVLM §II-F / METHODS.md §3. Samples of ``val_loader`` (a validation split) are not
+        MultiviewVLM §II-F / docs/methods.md §3. Samples of ``val_loader`` (a validation split) are not
         clustered; they get the class of their nearest named centroid of this round
         (`fervlm.pseudo.label_like_round`), so validation losses use prompts chosen without labels.
         Under DDP the round runs once, on rank 0, and its assignment is broadcast

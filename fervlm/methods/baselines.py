@@ -1,6 +1,6 @@
 """Baselines: zero-shot prototypes (no training) and a linear probe on frozen fused embeddings.
 
-* :class:`ZeroShot`: CLIP zero-shot classification (METHODS.md §1 prediction with the untrained
+* :class:`ZeroShot`: CLIP zero-shot classification (docs/methods.md §1 prediction with the untrained
   backbone): ``ŷ = argmax_c sim(normalize(mean_v z'_v), p_c)``.
 * :class:`LinearProbe`: multinomial logistic regression (scikit-learn) on the frozen fused
   embeddings of the training split, the standard CLIP linear-probe protocol (Radford et al. 2021).

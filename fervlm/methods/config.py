@@ -1,7 +1,7 @@
 """The flat training configuration shared by `fervlm train`, `fervlm cv`, the notebooks and the tests.
 
 One dataclass, validated *before any work starts*: unknown keys are errors that list the valid
-keys (DESIGN.md: "unknown names are errors"), and bad values (an unknown method, a batch too small
+keys (docs/design.md: "unknown names are errors"), and bad values (an unknown method, a batch too small
 for batch-wide losses, a prompt source a method cannot use, ...) raise ``ValueError`` naming the
 parameter. Views are checked against the table in :func:`check_views_in_table` once the table is
 known.
@@ -114,7 +114,7 @@ class TrainConfig:
         image_size: None = the backbone's own input size.
         prompt_bank: bank name or YAML path; None picks the shipped bank that defines the labels.
         prompt_source: ``"label"`` (the papers' protocol) or ``"pseudo"`` (strictly label-free,
-            METHODS.md §1); AffectVLM is supervised and accepts only ``"label"``.
+            docs/methods.md §1); AffectVLM is supervised and accepts only ``"label"``.
         prompt_metadata: metadata-augmented prompts (AffectVLM); None = on for AffectVLM only.
         augment: ``"mixed"`` (AffectVLM mixed-view), ``"same"`` or ``"none"``.
         epochs, batch_size (global, over all processes), lr, weight_decay, schedule (``cosine``/``constant``).

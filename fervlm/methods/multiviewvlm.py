@@ -1,7 +1,7 @@
 """MultiviewVLM (unsupervised): pseudo-labeled prompts, multiview consistency, positive–negative pairs.
 
-MultiviewVLM paper (`papers/000_*`), METHODS.md §3. Each sample is paired with one prompt of its
-prompt class — its current pseudo-label with ``prompt_source="pseudo"`` (strictly label-free) or its
+MultiviewVLM paper (Behzad, arXiv:2505.09336, 2025), docs/methods.md §3. Each sample is paired with one prompt
+of its prompt class — its current pseudo-label with ``prompt_source="pseudo"`` (strictly label-free) or its
 label with ``"label"`` (the paper's protocol). ``con_targets`` chooses the positives of ``L_con``:
 prompts of the same (pseudo-)class (``"label"``, the paper: its negatives are prompts of a different
 emotion) or only the sample's own prompt (``"sample"``). The pseudo-labelling rounds (zero-shot or k-means at

@@ -1,6 +1,6 @@
 """Precomputed prompt embeddings and per-(sample, class) prompt choices, drawn inside the training step.
 
-The text tower is frozen (METHODS.md §1), so every prompt a run can use is encoded **once**. What a
+The text tower is frozen (docs/methods.md §1), so every prompt a run can use is encoded **once**. What a
 sample may be paired with depends on its metadata (AffectVLM's augmented textual prompts: "an older
 man looking very happy") and on its class, which for ``prompt_source="pseudo"`` changes between
 clustering rounds. The table therefore stores, for every metadata group ``g`` and class ``c``, the

@@ -1,7 +1,7 @@
 """SMILE-VLM (self-supervised): multiview Barlow Twins, view-aware fusion, cross-modal redundancy.
 
-SMILE-VLM paper (`papers/001_*`), METHODS.md §4. Two augmentations A, B of every view pass through
-the shared image tower and a nonlinear projector; ``z^A``, ``z^B`` (before normalisation) feed the
+SMILE-VLM paper (Behzad, IEEE Access 13, 2025), docs/methods.md §4. Two augmentations A, B of every view pass
+through the shared image tower and a nonlinear projector; ``z^A``, ``z^B`` (before normalisation) feed the
 multiview Barlow Twins term (eq. 1–4), ``z'_i = normalize(z^A_i)`` are fused by view-aware attention
 (eq. 5, 7) and aligned with the prompts (eq. 6), and the fused embedding's cross-correlation with the
 prompt embeddings is pushed to the identity (eq. 8–9). Inference is zero-shot: the fused embedding
@@ -49,7 +49,7 @@ class ResidualProjector(nn.Module):
 
 
 class SmileVLM(FERMethod):
-    """SMILE-VLM: ``L = α L_mv-bt + β L_vl-align + γ L_red-min`` (SMILE-VLM eq. (10); METHODS.md §4)."""
+    """SMILE-VLM: ``L = α L_mv-bt + β L_vl-align + γ L_red-min`` (SMILE-VLM eq. (10); docs/methods.md §4)."""
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ Typical use::
     rig = FaceRig.build(sample_subject(np.random.default_rng(0)))
     mesh = synthesize_expression(rig, "happiness", 4, np.random.default_rng(1))  # .vertex_labels: AU regions
 
-See DESIGN.md, "The embedded default".
+See docs/design.md, "The embedded default".
 """
 
 from fervlm.synth.aus import AU_NAMES, REGION_THRESHOLD, au_basis, au_mask, decode_mask, region_mask

@@ -4,7 +4,7 @@ Each AU is a sum of Gaussian-windowed components centred on the subject's named 
 are mirrored: the x component of the direction flips on the subject's right). At activation 1 the peak
 displacement is several millimetres, so the shaded renders of different AU combinations differ visibly. The
 per-vertex windows also give the AU regions (a bit mask per vertex) used as ground truth for explanations
-(DESIGN.md, "Ground truth for explanations"). Muscle descriptions follow the FACS manual (Ekman & Friesen
+(docs/design.md, "Ground truth for explanations"). Muscle descriptions follow the FACS manual (Ekman & Friesen
 1978).
 """
 

@@ -1,6 +1,6 @@
 """Emotions as EMFACS-style AU combinations, and the rig that turns AU activations into a deformed face.
 
-Prototypes (DESIGN.md, "Expressions from Action Units"; Ekman, Friesen & Hager, FACS Investigator's Guide
+Prototypes (docs/design.md, "Expressions from Action Units"; Ekman, Friesen & Hager, FACS Investigator's Guide
 2002): happiness 6+12(+25); sadness 1+4+15(+17); surprise 1+2+5+26; fear 1+2+4+5+7+20+26; anger 4+5+7+23;
 disgust 9+10+15+17. BP4D's two extra task emotions get plausible combinations (embarrassment: a controlled
 smile with the head down; pain: 4+6+7+9+10+43), and 4DME's micro-expression classes short, weak bursts.
@@ -58,7 +58,7 @@ _WEIGHTS: dict[tuple[str, str], float] = {
 }
 
 MICRO_CLASSES = ("positive", "negative", "surprise", "repression", "others")
-"""4DME's five classes (DATASETS.md §5)."""
+"""4DME's five classes (docs/datasets.md §5)."""
 MICRO_AUS: dict[str, tuple[tuple[str, ...], ...]] = {
     "positive": (("AU12",), ("AU6", "AU12")),
     "negative": (("AU4",), ("AU4", "AU7"), ("AU15", "AU17"), ("AU9",), ("AU4", "AU15")),

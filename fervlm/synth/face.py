@@ -5,7 +5,7 @@ subject's left at +x). Anatomical features are smooth Gaussian bumps and dips wh
 per subject, plus a low-frequency random field, so two subjects differ the way real scans do (face size, nose,
 eyes, lips, chin, brows) while the topology stays a plain grid (which the Bosphorus `.bnt` writer needs).
 
-This is the "face model" of the embedded default dataset (DESIGN.md, "The embedded default").
+This is the "face model" of the embedded default dataset (docs/design.md, "The embedded default").
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from fervlm.io.mesh import Mesh
 
 ETHNICITIES = ("WH", "AE", "BL", "LA", "IN", "AM")
-"""BU-3DFE ethnicity codes (DATASETS.md §1.3); drawn with BU-3DFE's own frequencies (51/24/9/8/6/2)."""
+"""BU-3DFE ethnicity codes (docs/datasets.md §1.3); drawn with BU-3DFE's own frequencies (51/24/9/8/6/2)."""
 _ETHNICITY_P = np.array([51, 24, 9, 8, 6, 2], dtype=float) / 100.0
 AGE_GROUPS = ("young", "middle", "older")
 
@@ -45,7 +45,7 @@ BOSPHORUS_LANDMARKS = (
     "Lower lip outer middle",
     "Chin middle",
 )
-"""The 22 Bosphorus `.lm3` label names (DATASETS.md §4.4), in the order they are written."""
+"""The 22 Bosphorus `.lm3` label names (docs/datasets.md §4.4), in the order they are written."""
 
 
 @dataclass
@@ -255,7 +255,7 @@ class FaceModel:
         grid_index = np.full(gx.shape, -1, dtype=np.int64)
         grid_index[inside] = np.arange(int(inside.sum()))
         # Keep only cells some triangle uses, in row-major order: exactly the vertices a `.bnt` reader
-        # rebuilds from the grid (DATASETS.md §4.3), so per-vertex labels stay aligned across formats.
+        # rebuilds from the grid (docs/datasets.md §4.3), so per-vertex labels stay aligned across formats.
         used = np.zeros(int(inside.sum()), dtype=bool)
         used[grid_faces(grid_index).ravel()] = True
         inside[inside] = used
@@ -303,8 +303,8 @@ def _ellipse(
 
 
 def landmark_positions_83(subject: Subject) -> list[tuple[float, float]]:
-    """2D positions of 83 landmarks in menpo3d's BU-3DFE grouping (DATASETS.md §1.9): left eye 0-8, right eye
-    8-16, left brow 16-26, right brow 26-36, nose 36-48, mouth 48-68, contour 68-83."""
+    """2D positions of 83 landmarks in menpo3d's BU-3DFE grouping (docs/datasets.md §1.9): left eye 0-8, right
+    eye 8-16, left brow 16-26, right brow 26-36, nose 36-48, mouth 48-68, contour 68-83."""
     s, a = subject.shape, anchor_points(subject)
     pts: list[tuple[float, float]] = []
     for side in ("l", "r"):

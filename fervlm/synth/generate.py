@@ -1,4 +1,5 @@
-"""`generate`: write a whole synthetic dataset in one benchmark's layout (DESIGN.md, "The embedded default").
+"""`generate`: write a whole synthetic dataset in one benchmark's layout
+(docs/design.md, "The embedded default").
 
 Determinism: subject i draws everything from `np.random.SeedSequence(seed).spawn(n)[i]`, and the sexes (which
 fix the ids) from a separate stream of the same seed, so the same arguments give the same bytes whether

@@ -1,4 +1,4 @@
-"""Writers of one synthetic subject in each benchmark's own file layout (DATASETS.md §1-§5).
+"""Writers of one synthetic subject in each benchmark's own file layout (docs/datasets.md §1-§5).
 
 Every function here writes one subject's files and returns what it wrote; `fervlm.synth.generate` runs them
 (possibly in parallel) and writes the root files. Each sample also gets a per-vertex AU-region sidecar for

@@ -1,7 +1,7 @@
 """Temporal activation profiles for synthetic 4D sequences.
 
 * Posed (BU-4DFE-like): neutral → onset → apex → offset → (near) neutral with random timing (Yin et al. 2008
-  describe ~4 s sequences going neutral-onset-apex-offset-neutral; DATASETS.md §2.1).
+  describe ~4 s sequences going neutral-onset-apex-offset-neutral; docs/datasets.md §2.1).
 * Spontaneous (BP4D-like): the task emotion rises and falls in one to three smooth episodes of varying, lower
   strength, with slowly drifting activation of unrelated AUs.
 * Micro (4DME-like): one short, weak burst.

@@ -4,7 +4,7 @@ the pointing game against the synthetic faces' Action-Unit regions.
 The computations are `fervlm.explain` (Grad-CAM with the target "cosine similarity to the predicted class
 prototype", Selvaraju et al. 2017 eq. 1-2; pointing game, Zhang et al. 2016 §5.1). This module loads a fold
 trained by `fervlm.train.fit_fold` back from its checkpoint, collects its test views with the ground-truth
-masks (the AU regions of the sample's emotion, DESIGN.md "Ground truth for explanations"), and draws the
+masks (the AU regions of the sample's emotion, docs/design.md "Ground truth for explanations"), and draws the
 figures.
 """
 

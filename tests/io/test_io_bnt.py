@@ -1,4 +1,5 @@
-"""Bosphorus `.bnt` (DATASETS.md §4.3, §8): hand-packed fixtures, triangulation, round trip, bad files."""
+"""Bosphorus `.bnt` (docs/datasets.md §4.3, §8): hand-packed fixtures, triangulation, round trip, bad
+files."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Landmark files: BU-3DFE/BU-4DFE `.bnd` (DATASETS.md §1.9) and Bosphorus `.lm3` (§4.4)."""
+"""Landmark files: BU-3DFE/BU-4DFE `.bnd` (docs/datasets.md §1.9) and Bosphorus `.lm3` (§4.4)."""
 
 from __future__ import annotations
 

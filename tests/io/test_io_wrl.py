@@ -1,4 +1,5 @@
-"""VRML reader/writer: BU-3DFE and BU-4DFE layouts (DATASETS.md §1.5, §2.3, §8), round trips, bad files."""
+"""VRML reader/writer: BU-3DFE and BU-4DFE layouts (docs/datasets.md §1.5, §2.3, §8), round trips, bad
+files."""
 
 from __future__ import annotations
 

@@ -29,3 +29,32 @@ def tiny_smile_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     index = make_toy_table(root / "toy", n_subjects=4, size=16)
     fit_fold(TINY_SMILE, index, 0, root / "outputs" / "smile")
     return index, root / "outputs", root / "outputs" / "smile" / "fold-00"
+
+
+#: The tiny backbones the tests train; the quick profile's ``weights: facs`` needs a FACS prior of each.
+SMOKE_PRIOR_BACKBONES = ("fervlm-tiny", "fervlm-tiny-rn")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def smoke_facs_priors(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Smoke-size FACS priors (`fervlm pretrain --preset smoke`, seconds) for all tests (``$FERVLM_WEIGHTS``).
+
+    The quick profile (and so every notebook's default) starts from ``weights=facs``; the tests must never
+    read or write the user's ``data/weights/``. Built once per run: xdist workers share the folder under
+    a file lock, so two workers never train the same prior.
+    """
+    import fcntl
+    import os
+
+    from fervlm.pretrain import PRESETS, pretrain, prior_path
+
+    shared = tmp_path_factory.getbasetemp().parent / "facs-smoke-priors"
+    shared.mkdir(parents=True, exist_ok=True)
+    with open(shared / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for backbone in SMOKE_PRIOR_BACKBONES:
+            path = prior_path(backbone, directory=shared)
+            if not path.is_file():
+                pretrain(PRESETS["smoke"].replace(backbone=backbone), checkpoint=path, progress=False)
+    os.environ["FERVLM_WEIGHTS"] = str(shared)
+    return shared

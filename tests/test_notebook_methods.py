@@ -7,6 +7,7 @@ rendered once for the three of them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -80,7 +81,8 @@ def test_run_folds_all_and_train_config_mapping() -> None:
     train = cfg.train_config("multiviewvlm", prompt_source="pseudo")
     assert (train.method, train.prompt_source, train.epochs, train.lr, train.batch_size) == (
         "multiviewvlm", "pseudo", 4, 2e-3, 8)
-    assert train.weights is None and train.image_size is None  # random init; the backbone's own input size
+    assert train.weights == "facs" and train.image_size is None  # the FACS prior; the tower's own input size
+    assert dataclasses.replace(cfg, weights="none").train_config("affectvlm").weights is None  # random init
     assert train.views == ("-30", "0", "30") and train.folds == 5 and train.seed == train.fold_seed == 7
     assert train.lambda_mt == 0.0  # the quick training profile's values stay under the notebook's
     with pytest.raises(ValueError, match="prompt_source"):

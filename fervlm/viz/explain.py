@@ -61,7 +61,7 @@ class ExplainConfig:
     dataset_root: str = "data/synthetic/bu3dfe"
     vit_backbone: str = "fervlm-quick"
     resnet_backbone: str = "fervlm-tiny-rn"
-    weights: str = "none"
+    weights: str = "facs"  # the quick profile's FACS prior (`fervlm pretrain`); "none" = random towers
     image_size: int = 96
     views: list[int] = field(default_factory=lambda: [-30, 0, 30])
     epochs: int = 0
@@ -111,6 +111,14 @@ class ExplainConfig:
         """Tower kind → backbone name, e.g. ``{"vit": "fervlm-quick", "resnet": "fervlm-tiny-rn"}``."""
         return {"vit": self.vit_backbone, "resnet": self.resnet_backbone}
 
+    def tower_weights(self, backbone: str) -> str:
+        """The weights a tower starts from: `weights`, except that the FACS prior (``facs``) exists for the
+        ResNet tower only — `fervlm pretrain` builds it for the profile's ResNet, because tiny ViTs do not
+        learn from scratch in a CPU budget — so with ``facs`` the ViT tower starts from random weights."""
+        if str(self.weights).strip().lower() == "facs" and backbone != self.resnet_backbone:
+            return "none"
+        return self.weights
+
     def train_config(self, backbone: str) -> TrainConfig:
         """AffectVLM's quick-profile training config for one backbone, at the backbone's own input size.
 
@@ -120,7 +128,7 @@ class ExplainConfig:
         from fervlm.methods.config import load_config
 
         return load_config(
-            profile="quick", method="affectvlm", backbone=backbone, weights=self.weights,
+            profile="quick", method="affectvlm", backbone=backbone, weights=self.tower_weights(backbone),
             views=tuple(str(v) for v in self.views), batch_size=self.batch_size,
             lr=self.lr, folds=self.k_folds, seed=self.seed, accelerator=self.accelerator,
             devices=self.devices, num_workers=self.num_workers,

@@ -23,7 +23,7 @@ class PromptsNotebookConfig:
 
     profile: str = "quick"
     backbone: str = "fervlm-tiny"
-    weights: str = "none"
+    weights: str = "facs"  # the quick profile's FACS prior (`fervlm pretrain`); "none" = random towers
     bank: str = "emotions6"
     n_examples: int = 3
     output_dir: str = "outputs/quick/01_prompts"

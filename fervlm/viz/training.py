@@ -54,7 +54,7 @@ class TrainingNotebookConfig:
     dataset: str = "synthetic_bu3dfe"
     dataset_root: str = "data/synthetic/bu3dfe"
     backbone: str = "fervlm-tiny-rn"
-    weights: str = "none"
+    weights: str = "facs"  # the quick profile's FACS prior (`fervlm pretrain`); "none" = random towers
     image_size: int = 96
     views: list[int] = field(default_factory=lambda: [-30, 0, 30])
     epochs: int = 0
@@ -117,7 +117,6 @@ class TrainingNotebookConfig:
 
         values = dict(
             method=method, prompt_source=prompt_source, backbone=self.backbone,
-            weights=None if self.weights.lower() in ("none", "") else self.weights,
             views=[str(v) for v in self.views], image_size=None,
             batch_size=self.batch_size, lr=self.lr, folds=self.k_folds, fold_seed=self.seed, seed=self.seed,
             accelerator=self.accelerator, devices=self.devices, num_workers=self.num_workers,
@@ -126,7 +125,11 @@ class TrainingNotebookConfig:
             values["epochs"] = self.epochs
         values.update(extra)
         profile = self.profile if self.profile in PROFILES else None
-        return load_config(profile=profile, **values)
+        config = load_config(profile=profile, **values)
+        # Set after the profile: `load_config` reads a None override as "not given" and would keep the
+        # profile's prior, while "none" here means random towers (the notebook's "random prior").
+        random = self.weights.strip().lower() in ("none", "")
+        return config.replace(weights=None if random else self.weights)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

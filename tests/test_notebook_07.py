@@ -48,7 +48,7 @@ def test_notebook_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
         parameters={
             "output_dir": str(out), "dataset_root": str(tmp_path / "bu3dfe"), "synthetic_subjects": 4,
             "image_size": 64, "vit_backbone": "fervlm-tiny", "epochs": 1, "k_folds": 2,
-            "run_folds": [0], "n_show": 2,
+            "run_folds": [0], "n_show": 2, "batch_size": 8,
         },
         kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
     )

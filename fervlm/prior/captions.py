@@ -199,7 +199,9 @@ def _describe(visible: list[tuple[str, float]], rng: np.random.Generator, style:
             codes = "+".join(sorted(group, key=AU_NAMES.index))
             parts.append((options[int(rng.integers(len(options)))], codes))
             names -= group
-    for name in names:
+    # In AU order, not set order: a set of strings iterates in an order that changes with Python's hash seed
+    # (every process), which made the random draws below, and so every caption, differ between processes.
+    for name in sorted(names, key=AU_NAMES.index):
         parts.append((_phrase(name, level[name], rng, style), name))
     order = rng.permutation(len(parts))
     parts = [parts[i] for i in order]

@@ -122,3 +122,28 @@ def test_articles_are_fixed() -> None:
     act = _act(AU4=0.9, AU5=0.6, AU7=0.6, AU23=0.8)  # anger: "angry", "annoyed" take "an"
     for text in captions(act, rng, 80):
         assert " a angry" not in text and " a annoyed" not in text and not text.startswith("a angry"), text
+
+
+def test_captions_do_not_depend_on_the_python_hash_seed() -> None:
+    """One seed gives the same captions in every process (string-set order varies with PYTHONHASHSEED)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from fervlm.prior.captions import caption\n"
+        "from fervlm.synth import AU_NAMES\n"
+        "rng = np.random.default_rng(0)\n"
+        "for _ in range(40):\n"
+        "    act = np.where(rng.random(len(AU_NAMES)) < 0.4, rng.uniform(0.3, 1.0, len(AU_NAMES)), 0.0)\n"
+        "    print(caption(act, rng))\n"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1 and len(next(iter(outputs)).splitlines()) == 40

@@ -32,7 +32,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,15 +314,19 @@ def _run(
         raise ValueError(f"workers={workers}: expected at least 1")
     workers = min(workers, len(rows))
     bar = tqdm(total=len(rows), unit="sample", desc="prepare", disable=not progress)
+
+    def collect(results: Iterable[str | None]) -> None:
+        """Record each row's error (if any) as its result arrives, in row order."""
+        for i, error in zip(rows, results, strict=True):
+            if error is not None:
+                errors[i] = error
+            if on_result is not None:
+                on_result(i, error)
+            bar.update(1)
+
     try:
         if workers == 1:
-            results = (_prepare_one(tasks[i], settings) for i in rows)
-            for i, error in zip(rows, results, strict=True):
-                if error is not None:
-                    errors[i] = error
-                if on_result is not None:
-                    on_result(i, error)
-                bar.update(1)
+            collect(_prepare_one(tasks[i], settings) for i in rows)
         else:
             import multiprocessing
 
@@ -338,15 +342,9 @@ def _run(
             }
             with ProcessPoolExecutor(**pool_args) as pool:
                 try:
-                    results = pool.map(
+                    collect(pool.map(
                         _prepare_one, [tasks[i] for i in rows], [settings] * len(rows), chunksize=chunk
-                    )
-                    for i, error in zip(rows, results, strict=True):
-                        if error is not None:
-                            errors[i] = error
-                        if on_result is not None:
-                            on_result(i, error)
-                        bar.update(1)
+                    ))
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)  # do not render the rest first
                     raise

@@ -3,9 +3,9 @@
 Scans the text of the code, tests, notebooks (cell sources), docs, README, CONTRIBUTING, Makefile, the
 profiles and the small shipped data files, and fails on
 
-* a path or reference outside the repository: ``../shared``, ``/work/shared``, ``shared/papers``, a paper file
-  name such as ``papers/002_…`` (papers are cited by title, authors and venue; see ``docs/README.md#papers``);
-* a Markdown file name (``METHODS.md``, ``docs/x.md``, ``CONTRIBUTING.md`` …) that exists neither at the
+* a path outside the repository (the team's reference folder beside the clone, see `OUTSIDE`) or a paper
+  file name (papers are cited by title, authors and venue; see ``docs/README.md#papers``);
+* a Markdown file name (``NOTES.md``, ``docs/x.md``, ``CONTRIBUTING.md`` …) that exists neither at the
   repository root nor next to the file that names it;
 * a ``docs/x.md §N`` reference whose section ``§N`` is not a heading of that page, and a ``docs/x.md "Name"``
   reference whose quoted name does not occur in it;
@@ -244,7 +244,7 @@ def test_the_checks_catch_bad_references(tmp_path: Path) -> None:
     """The scanners flag what they must (so a green run means something)."""
     fake = REPO / "docs" / "README.md"  # any existing file: relative paths resolve against its folder
     bad = [
-        (fake, "x.py:1", "see METHODS.md §3 and ../shared/DESIGN.md"),
+        (fake, "x.py:1", "see NOTES.md §3 and ../shared/PLAN.md"),
         (fake, "x.py:2", "(AffectVLM, `shared/papers/002_…`, Table IV; MultiviewVLM, `000_…`)"),
         (fake, "x.py:3", "docs/methods.md §9 eq. 1 and docs/datasets.md §1.3, §4.99"),
         (fake, "x.py:4", 'docs/design.md "No such paragraph"'),

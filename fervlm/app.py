@@ -188,10 +188,7 @@ def choose_model() -> Predictor:
         st.stop()
     protocol = "untrained"
     if predictor.trained:
-        # A pixel baseline keeps its config as a plain dict; a trained VLM as a TrainConfig.
-        config = predictor.config
-        source = config.get("prompt_source") if isinstance(config, dict) else config.prompt_source
-        protocol = protocol_name(source, predictor.method_name)
+        protocol = protocol_name(predictor.prompt_source, predictor.method_name)
     st.sidebar.caption(
         f"{predictor.method_name} · {predictor.backbone_name} · views {', '.join(predictor.view_names)} · "
         f"input {predictor.image_size}px\n\nclasses: {', '.join(predictor.classes)}\n\n"

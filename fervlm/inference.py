@@ -357,6 +357,11 @@ class Predictor:
         return str(self.config.method)
 
     @property
+    def prompt_source(self) -> str:
+        """The run's prompt source (``label``/``pseudo``), as `fervlm.protocols.protocol_name` reads it."""
+        return str(self.config.prompt_source)
+
+    @property
     def backbone_name(self) -> str:
         return str(self.config.backbone)
 

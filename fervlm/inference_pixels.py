@@ -63,6 +63,11 @@ class PixelsPredictor(Predictor):
         return "pixels"
 
     @property
+    def prompt_source(self) -> str:
+        """As `fervlm.inference.Predictor.prompt_source`; the baseline is fitted on labels, prompts or not."""
+        return str(self.config.get("prompt_source") or "label")
+
+    @property
     def backbone_name(self) -> str:
         return pixels_label(self.config)
 

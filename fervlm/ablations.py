@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from fervlm.methods.config import LOSS_TERMS, TRAINED_METHODS, TrainConfig
+from fervlm.viewpoints import view_name
 
 __all__ = [
     "OBJECTIVE_VARIANTS",
@@ -88,17 +89,6 @@ def variant_group(variant: str) -> str:
     return "views"
 
 
-def _view_name(view: str) -> str:
-    """``left``/``front``/``right`` for a view given by name or yaw (``"-30"``), else ``yaw<angle>``."""
-    from fervlm.data import VIEW_NAMES
-
-    text = str(view).strip()
-    if text in VIEW_NAMES:
-        return text
-    names = {float(y): n for n, y in VIEW_NAMES.items()}
-    return names.get(float(text), f"yaw{float(text):+g}")
-
-
 def _weighted(base: TrainConfig, method: str, term: str) -> bool:
     """Whether a loss term has a non-zero weight (a term without weight fields always has one)."""
     weights = TERM_WEIGHTS[method][term]
@@ -148,7 +138,7 @@ def ablation_plan(method: str, base: TrainConfig | None = None) -> list[tuple[st
     if base.augment == "mixed":
         plan += [("same-aug", {"augment": "same"}), ("no-aug", {"augment": "none"})]
     if len(base.views) > 1:
-        plan += [(_view_name(v), {"views": (v,)}) for v in base.views]
+        plan += [(view_name(v), {"views": (v,)}) for v in base.views]
     from fervlm.backbones import resolve_weights_is_set
 
     if resolve_weights_is_set(base.weights):
@@ -212,16 +202,33 @@ def read_ablations(out_dir: str | Path, methods: Sequence[str]) -> pd.DataFrame:
         for name in found:
             summary = read_metrics(method_dir / name / "summary.json")
             wall = summary.get("wall_time_s", {}).get("values", [])
-            rows.append({
-                "method": method, "variant": name, "group": variant_group(name),
-                "accuracy": summary["accuracy"]["mean"], "accuracy_std": summary["accuracy"]["std"],
-                "macro_f1": summary["macro_f1"]["mean"], "macro_f1_std": summary["macro_f1"]["std"],
-                "n_folds": summary["n_folds"], "wall_time_s": float(sum(wall)),
-            })
-    table = pd.DataFrame(rows, columns=[
-        "method", "variant", "group", "accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "n_folds",
-        "wall_time_s",
-    ])
+            rows.append(
+                {
+                    "method": method,
+                    "variant": name,
+                    "group": variant_group(name),
+                    "accuracy": summary["accuracy"]["mean"],
+                    "accuracy_std": summary["accuracy"]["std"],
+                    "macro_f1": summary["macro_f1"]["mean"],
+                    "macro_f1_std": summary["macro_f1"]["std"],
+                    "n_folds": summary["n_folds"],
+                    "wall_time_s": float(sum(wall)),
+                }
+            )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "method",
+            "variant",
+            "group",
+            "accuracy",
+            "accuracy_std",
+            "macro_f1",
+            "macro_f1_std",
+            "n_folds",
+            "wall_time_s",
+        ],
+    )
     full = table[table["variant"] == "full"].set_index("method")["accuracy"]
     table.insert(7, "delta_accuracy", table["accuracy"] - table["method"].map(full))
     return table

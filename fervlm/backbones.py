@@ -125,7 +125,7 @@ class Backbone(nn.Module):
         if self.name.startswith("local-dir:"):
             import json
 
-            folder = Path(self.name[len("local-dir:"):])
+            folder = Path(self.name[len("local-dir:") :])
             return json.loads((folder / "open_clip_config.json").read_text())["model_cfg"]
         return open_clip.get_model_config(self.name)
 
@@ -272,7 +272,7 @@ def create_backbone(
             raise ValueError(
                 f"backbone {name!r} takes its weights from the folder; pass weights=None, not {weights!r}"
             )
-        folder = Path(name[len("local-dir:"):])
+        folder = Path(name[len("local-dir:") :])
         if not (folder / "open_clip_config.json").is_file():
             raise ValueError(f"backbone {name!r}: {folder / 'open_clip_config.json'} not found")
         try:

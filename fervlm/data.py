@@ -48,8 +48,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from fervlm.viewpoints import yaw_of
+
 __all__ = [
-    "VIEW_NAMES",
     "FERDataModule",
     "GlobalBatchSampler",
     "MultiviewDataset",
@@ -62,8 +63,6 @@ __all__ = [
     "view_augmentations",
 ]
 
-#: View names used in configs (CONTRIBUTING.md: yaw −30/0/+30 are left/front/right).
-VIEW_NAMES = {"left": -30, "front": 0, "right": 30}
 #: Index columns that can augment prompts (AffectVLM "augmented textual prompts").
 METADATA_COLUMNS = ("sex", "age_group", "ethnicity")
 #: open_clip's default (OpenAI) normalisation, used when a transform carries none.
@@ -98,30 +97,18 @@ def load_table(path: str | Path) -> tuple[pd.DataFrame, Path]:
     return table.reset_index(drop=True), path.parent
 
 
-def _yaw_of(name: str | int) -> float:
-    text = str(name).strip()
-    if text in VIEW_NAMES:
-        return float(VIEW_NAMES[text])
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(
-            f"views: {name!r} is neither a view name {sorted(VIEW_NAMES)} nor a yaw angle in degrees"
-        ) from None
-
-
 def resolve_view_columns(table: pd.DataFrame, views: Sequence[str | int]) -> list[str]:
     """Map view names (``left``/``front``/``right``) or yaw angles to the table's ``view_<yaw>`` columns.
 
     Raises:
         ValueError: a view is unknown or the table has no column for it (the message lists those present).
     """
-    available = {c: _yaw_of(c[len("view_"):]) for c in table.columns if c.startswith("view_")}
+    available = {c: yaw_of(c[len("view_") :]) for c in table.columns if c.startswith("view_")}
     if not views:
         raise ValueError("views: at least one view is needed")
     columns = []
     for view in views:
-        yaw = _yaw_of(view)
+        yaw = yaw_of(view)
         match = [c for c, y in available.items() if math.isclose(y, yaw)]
         if not match:
             raise ValueError(
@@ -428,7 +415,11 @@ class FERDataModule(pl.LightningDataModule):
                     self.test_table, self.test_root, cols, self.image_size
                 )
             return MultiviewDataset(
-                self.test_table, self.test_root, self.test_rows, augment="none", cache=self._test_cache,
+                self.test_table,
+                self.test_root,
+                self.test_rows,
+                augment="none",
+                cache=self._test_cache,
                 **common,
             )
         if self._cache is None:
@@ -436,8 +427,14 @@ class FERDataModule(pl.LightningDataModule):
             self._cache = MultiviewDataset.build_cache(self.table, self.root, cols, self.image_size)
         rows = {"train": self.train_rows, "val": self.val_rows, "test": self.test_rows}[split]
         return MultiviewDataset(
-            self.table, self.root, rows, augment=augment, two_views=two_views, cache=self._cache,
-            seed=self.seed, **common,
+            self.table,
+            self.root,
+            rows,
+            augment=augment,
+            two_views=two_views,
+            cache=self._cache,
+            seed=self.seed,
+            **common,
         )
 
     def _world(self) -> tuple[int, int]:
@@ -451,8 +448,14 @@ class FERDataModule(pl.LightningDataModule):
     ) -> DataLoader:
         rank, world = self._world() if distributed else (0, 1)
         sampler = GlobalBatchSampler(
-            len(dataset), self.batch_size, shuffle=shuffle, drop_last=drop_last, seed=self.seed, rank=rank,
-            world_size=world, with_epoch=dataset.augment != "none",
+            len(dataset),
+            self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+            with_epoch=dataset.augment != "none",
         )
         workers = self.num_workers
         return DataLoader(
@@ -526,9 +529,18 @@ def make_toy_table(
     for s in range(n_subjects):
         for c, label in enumerate(classes):
             row: dict[str, Any] = {
-                "dataset": "toy", "sample_id": f"S{s:02d}_{label}", "subject": f"S{s:02d}", "label": label,
-                "intensity": 4, "path": "", "kind": "3d", "sex": "FM"[s % 2], "age_group": "",
-                "ethnicity": "", "task": "", "au_path": "",
+                "dataset": "toy",
+                "sample_id": f"S{s:02d}_{label}",
+                "subject": f"S{s:02d}",
+                "label": label,
+                "intensity": 4,
+                "path": "",
+                "kind": "3d",
+                "sex": "FM"[s % 2],
+                "age_group": "",
+                "ethnicity": "",
+                "task": "",
+                "au_path": "",
             }
             hue = np.array([np.cos(c), np.sin(c), np.cos(2 * c)]) * 0.4 + 0.5
             for v, yaw in enumerate(yaws):

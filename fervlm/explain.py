@@ -286,10 +286,10 @@ def gradcam_views(
         per_image_class = classes.repeat_interleave(n_views)
         out = []
         for start in range(0, flat.shape[0], batch_size):
-            chunk = flat[start:start + batch_size].detach().clone().requires_grad_(True)
+            chunk = flat[start : start + batch_size].detach().clone().requires_grad_(True)
             # One explicit target per image (pitfalls 1-2: None would explain the largest embedding
             # coordinate, a shorter list would be truncated silently by zip).
-            chunk_classes = per_image_class[start:start + len(chunk)]
+            chunk_classes = per_image_class[start : start + len(chunk)]
             targets = [PrototypeSimilarityTarget(protos[c]) for c in chunk_classes]
             with torch.enable_grad():  # callers may sit inside no_grad (pitfall 3)
                 out.append(np.asarray(cam(input_tensor=chunk, targets=targets, eigen_smooth=eigen_smooth)))

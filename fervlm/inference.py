@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from fervlm.io import MESH_EXTENSIONS, Mesh
+from fervlm.viewpoints import VIEW_NAMES, VIEW_YAWS
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -64,9 +65,6 @@ __all__ = [
     "zero_shot_predictor",
 ]
 
-#: The three views the app takes, in this order (CONTRIBUTING.md: −30/0/30 = left/front/right).
-VIEW_YAWS: tuple[int, int, int] = (-30, 0, 30)
-VIEW_NAMES: tuple[str, str, str] = ("left", "front", "right")
 #: Size limits of user input (an upload larger than this is refused before it is decoded).
 MAX_IMAGE_BYTES = 20 * 2**20
 #: Decoded pixel count above which an image is refused (a small compressed file can decode to gigabytes).
@@ -938,8 +936,13 @@ def example_micro_sequence(label: str, seed: int = 0, frames: int = 6, resolutio
         act = level * apex
         vertices = rig.deform(act)
         meshes.append(
-            Mesh(vertices=vertices, faces=rig.model.faces, uv=rig.model.uv, vertex_labels=rig.labels(act),
-                 landmarks=vertices[rig.model.landmarks83])
+            Mesh(
+                vertices=vertices,
+                faces=rig.model.faces,
+                uv=rig.model.uv,
+                vertex_labels=rig.labels(act),
+                landmarks=vertices[rig.model.landmarks83],
+            )
         )
     return meshes
 

@@ -78,8 +78,13 @@ class PixelsPredictor(Predictor):
         views = self.select_views(views)
         size = self.image_size
         arrays = [
-            np.asarray(Image.fromarray(v).resize((size, size), Image.Resampling.BILINEAR)
-                       if v.shape[:2] != (size, size) else v, dtype=np.float64) / 255.0
+            np.asarray(
+                Image.fromarray(v).resize((size, size), Image.Resampling.BILINEAR)
+                if v.shape[:2] != (size, size)
+                else v,
+                dtype=np.float64,
+            )
+            / 255.0
             for v in views
         ]
         return grey_features(np.moveaxis(np.stack(arrays), -1, 1)[None])
@@ -91,9 +96,15 @@ class PixelsPredictor(Predictor):
         probs = self.model.predict_proba(x)[0]
         index = int(probs.argmax())
         return Prediction(
-            classes=self.classes, label=self.classes[index], class_index=index,
-            probabilities=probs.astype(np.float32), scores=logits.astype(np.float32), logit_scale=1.0,
-            embedding=self.model.transform(x)[0].astype(np.float32), view_weights=None, nearest_prompts=[],
+            classes=self.classes,
+            label=self.classes[index],
+            class_index=index,
+            probabilities=probs.astype(np.float32),
+            scores=logits.astype(np.float32),
+            logit_scale=1.0,
+            embedding=self.model.transform(x)[0].astype(np.float32),
+            view_weights=None,
+            nearest_prompts=[],
             view_names=self.view_names,
         )
 

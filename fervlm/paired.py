@@ -28,8 +28,19 @@ import pandas as pd
 __all__ = ["COLUMNS", "beats_baseline_text", "paired_comparison", "paired_runs", "paired_stats"]
 
 COLUMNS = [
-    "dataset", "notebook", "method", "variant", "baseline_variant", "n_folds", "baseline", "score",
-    "mean_diff", "std_diff", "wins", "p_value", "beats",
+    "dataset",
+    "notebook",
+    "method",
+    "variant",
+    "baseline_variant",
+    "n_folds",
+    "baseline",
+    "score",
+    "mean_diff",
+    "std_diff",
+    "wins",
+    "p_value",
+    "beats",
 ]
 
 
@@ -50,9 +61,14 @@ def paired_stats(scores: np.ndarray, baseline: np.ndarray) -> dict[str, float | 
 
         p = float(ttest_rel(a, b).pvalue)
     return {
-        "n_folds": len(d), "baseline": float(b.mean()), "score": float(a.mean()),
-        "mean_diff": float(d.mean()), "std_diff": float(d.std(ddof=1)) if len(d) > 1 else math.nan,
-        "wins": int((d > 0).sum()), "p_value": p, "beats": bool(d.mean() > 0),
+        "n_folds": len(d),
+        "baseline": float(b.mean()),
+        "score": float(a.mean()),
+        "mean_diff": float(d.mean()),
+        "std_diff": float(d.std(ddof=1)) if len(d) > 1 else math.nan,
+        "wins": int((d > 0).sum()),
+        "p_value": p,
+        "beats": bool(d.mean() > 0),
     }
 
 
@@ -109,8 +125,9 @@ def _per_fold(rows: pd.DataFrame, metric: str) -> pd.Series:
     return values.groupby(rows["fold"].astype(int)).mean().dropna()
 
 
-def _baseline_rows(folds: pd.DataFrame, baseline: str, dataset: str, notebook: str, variant: str,
-                   method: str) -> tuple[pd.DataFrame, str]:
+def _baseline_rows(
+    folds: pd.DataFrame, baseline: str, dataset: str, notebook: str, variant: str, method: str
+) -> tuple[pd.DataFrame, str]:
     """The baseline run to pair a method's run with, and its variant name ("" when none exists).
 
     In order of preference: the same notebook's baseline run of the matching variant (``smilevlm/left``
@@ -186,10 +203,16 @@ def paired_comparison(
         if len(common) == 0:
             continue
         stats = paired_stats(ours.loc[common].to_numpy(float), theirs.loc[common].to_numpy(float))
-        rows.append({
-            "dataset": dataset, "notebook": notebook, "method": method, "variant": variant,
-            "baseline_variant": base_variant, **stats,
-        })
+        rows.append(
+            {
+                "dataset": dataset,
+                "notebook": notebook,
+                "method": method,
+                "variant": variant,
+                "baseline_variant": base_variant,
+                **stats,
+            }
+        )
     out = pd.DataFrame(rows, columns=COLUMNS)
     out = out.sort_values(["dataset", "mean_diff"], ascending=[True, False], kind="stable")
     return out.reset_index(drop=True)

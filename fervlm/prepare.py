@@ -43,8 +43,8 @@ import pandas as pd
 
 from fervlm.fingerprint import check_render_settings, record_render_settings
 from fervlm.outdir import OUTPUT_ERRNOS, ensure_writable
-from fervlm.render import view_name
 from fervlm.utils import TEMP_SUFFIX, atomic_save_image, atomic_save_npy, atomic_write
+from fervlm.viewpoints import view_name
 
 REQUIRED_COLUMNS = ("dataset", "sample_id", "path", "kind")
 FAILURE_COLUMNS = ("file", "error")
@@ -337,14 +337,18 @@ def _run(
             context.set_forkserver_preload(["open3d", "fervlm.prepare"])
             chunk = max(1, min(16, math.ceil(len(rows) / (workers * 4))))
             pool_args = {
-                "max_workers": workers, "mp_context": context, "initializer": _init_worker,
+                "max_workers": workers,
+                "mp_context": context,
+                "initializer": _init_worker,
                 "initargs": (os.getpid(),),
             }
             with ProcessPoolExecutor(**pool_args) as pool:
                 try:
-                    collect(pool.map(
-                        _prepare_one, [tasks[i] for i in rows], [settings] * len(rows), chunksize=chunk
-                    ))
+                    collect(
+                        pool.map(
+                            _prepare_one, [tasks[i] for i in rows], [settings] * len(rows), chunksize=chunk
+                        )
+                    )
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)  # do not render the rest first
                     raise
@@ -389,8 +393,13 @@ def _render_and_save(task: _Task, settings: _Settings) -> None:
         mesh = load_mesh(task.path)
         if labels is not None:
             images, label_map = render_views(
-                mesh, settings.yaws, settings.size, settings.mode, labels=_check_labels(labels, mesh, task),
-                return_masks="packed", **options,
+                mesh,
+                settings.yaws,
+                settings.size,
+                settings.mode,
+                labels=_check_labels(labels, mesh, task),
+                return_masks="packed",
+                **options,
             )
             view_masks = _smallest_uint(label_map)
         else:
@@ -412,15 +421,23 @@ def _render_and_save(task: _Task, settings: _Settings) -> None:
 
         # render_sequence frames the whole sequence once, from its first frame; the apex masks reuse that.
         rendered, options["framing"] = render_sequence(
-            paths, settings.yaws, settings.size, settings.mode,
-            on_frame=track_apex if labels is not None else None, **options,
+            paths,
+            settings.yaws,
+            settings.size,
+            settings.mode,
+            on_frame=track_apex if labels is not None else None,
+            **options,
         )
         images = np.stack([to_uint8(pool(rendered[:, v], settings.method)) for v in range(rendered.shape[1])])
         if labels is not None and apex["mesh"] is not None:
             _, label_map = render_views(
-                apex["mesh"], settings.yaws, settings.size, "depth",
+                apex["mesh"],
+                settings.yaws,
+                settings.size,
+                "depth",
                 labels=_check_labels(labels, apex["mesh"], task),
-                return_masks="packed", **options,
+                return_masks="packed",
+                **options,
             )
             view_masks = _smallest_uint(label_map)
     else:

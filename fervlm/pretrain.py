@@ -121,9 +121,9 @@ class PretrainConfig:
             if key in own:
                 top[key] = value
             elif key.startswith("corpus_"):
-                corpus[key[len("corpus_"):]] = value
+                corpus[key[len("corpus_") :]] = value
             elif key.startswith("captions_"):
-                style[key[len("captions_"):]] = value
+                style[key[len("captions_") :]] = value
             else:
                 raise ValueError(f"pretrain: unknown setting {key!r}")
         return dataclasses.replace(
@@ -140,7 +140,11 @@ PRESETS: dict[str, PretrainConfig] = {
     "default": PretrainConfig(),
     "smoke": PretrainConfig(
         corpus=CorpusConfig(identities=8, faces_per_identity=12, size=32, resolution=2000),
-        epochs=3, batch_size=48, lr=2e-3, warmup_steps=2, captions_per_face=3,
+        epochs=3,
+        batch_size=48,
+        lr=2e-3,
+        warmup_steps=2,
+        captions_per_face=3,
     ),
 }
 
@@ -243,7 +247,9 @@ def _optimizer(model: torch.nn.Module, config: PretrainConfig) -> torch.optim.Op
         (no_decay if p.ndim < 2 or "logit_scale" in name or "bn" in name or "ln" in name else decay).append(p)
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr, betas=(0.9, 0.98), eps=1e-6,
+        lr=config.lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
     )
 
 
@@ -316,8 +322,11 @@ def pretrain(
     mean, std = normalization_of(preprocess)
     mean_t = torch.tensor(mean).view(1, 3, 1, 1)
     std_t = torch.tensor(std).view(1, 3, 1, 1)
-    size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, (tuple, list))
-               else model.visual.image_size)
+    size = int(
+        model.visual.image_size[0]
+        if isinstance(model.visual.image_size, (tuple, list))
+        else model.visual.image_size
+    )
 
     N, V = len(corpus), corpus.config.n_views
     steps_per_epoch = (N * V) // config.batch_size
@@ -341,8 +350,16 @@ def pretrain(
                 print(f"pretrain: resuming {checkpoint.name} at step {step}/{total}")
 
     def save_resume() -> None:
-        _save_atomic({"config": config.to_dict(), "model": model.state_dict(),
-                      "optimizer": optimizer.state_dict(), "step": step, "history": history}, resume_file)
+        _save_atomic(
+            {
+                "config": config.to_dict(),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "history": history,
+            },
+            resume_file,
+        )
 
     t_train0 = time.perf_counter()
     bar = tqdm(total=total, initial=step, desc="pretrain", unit="step", disable=not progress)
@@ -350,7 +367,7 @@ def pretrain(
     while step < total:
         epoch, b = divmod(step, steps_per_epoch)
         order, choice = _epoch_plan(N, V, config.captions_per_face, config.seed, epoch)
-        idx = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])  # sorted: memmap reads
+        idx = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])  # sorted: memmap reads
         face, view = idx // V, idx % V
         images = torch.from_numpy(np.ascontiguousarray(corpus.images[face, view]))  # (B, H, W, 3) uint8
         x = images.permute(0, 3, 1, 2).float().div_(255.0)
@@ -373,10 +390,15 @@ def pretrain(
         with torch.no_grad():  # CLIP clips the temperature at 100 to keep training stable
             model.logit_scale.clamp_(0, math.log(100))
         step += 1
-        history.append({
-            "step": step, "epoch": epoch, "loss": float(loss.detach()), "lr": optimizer.param_groups[0]["lr"],
-            "logit_scale": float(model.logit_scale.detach().exp()),
-        })
+        history.append(
+            {
+                "step": step,
+                "epoch": epoch,
+                "loss": float(loss.detach()),
+                "lr": optimizer.param_groups[0]["lr"],
+                "logit_scale": float(model.logit_scale.detach().exp()),
+            }
+        )
         bar.update()
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", epoch=epoch)
         if step % checkpoint_every == 0 or step % steps_per_epoch == 0:
@@ -407,8 +429,10 @@ def pretrain(
             "folder": str(corpus_dir),
             "seed": config.corpus.seed,
             "namespace": f"SeedSequence(seed, spawn_key=({PRIOR_NAMESPACE:#x}, identity))",
-            "identities": [config.corpus.first_identity,
-                           config.corpus.first_identity + config.corpus.identities],
+            "identities": [
+                config.corpus.first_identity,
+                config.corpus.first_identity + config.corpus.identities,
+            ],
             "faces": N,
             "images": N * V,
             "captions": N * config.captions_per_face,

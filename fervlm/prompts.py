@@ -285,8 +285,13 @@ class PromptBank:
                 f"classes {missing} are not in prompt bank {self.name!r}; defined: {sorted(self.specs)}"
             )
         return PromptBank(
-            self.name, labels, dict(self.specs), list(self.templates), list(self.metadata_templates),
-            self.vocab, self.source,
+            self.name,
+            labels,
+            dict(self.specs),
+            list(self.templates),
+            list(self.metadata_templates),
+            self.vocab,
+            self.source,
         )
 
 

@@ -216,7 +216,11 @@ def assign_pseudo_labels(
         raise ValueError(f"init={init!r}: expected 'kmeans' or 'zeroshot'")
     sizes = np.bincount(cluster_ids.cpu().numpy(), minlength=len(mapping)).astype(int).tolist()
     return PseudoLabels(
-        labels=labels, cluster_ids=cluster_ids, mapping=mapping, cluster_sizes=sizes, method=init,
+        labels=labels,
+        cluster_ids=cluster_ids,
+        mapping=mapping,
+        cluster_sizes=sizes,
+        method=init,
         centroids=centroids,
     )
 

@@ -42,18 +42,10 @@ from fervlm.io.mesh import Mesh
 
 MODES = ("shaded", "depth", "normals", "texture")
 PROJECTIONS = ("orthographic", "pinhole")
-VIEW_NAMES = {-30: "left", 0: "front", 30: "right"}
 
 # A fixed light a little above the camera (x = 0 keeps left/right views exact mirror images).
 _LIGHT = np.array([0.0, 0.3, 1.0], dtype=np.float32) / np.float32(math.hypot(0.3, 1.0))
 _INVALID = np.uint32(0xFFFFFFFF)
-
-
-def view_name(yaw: float) -> str:
-    """File-friendly name of a view: ``left``/``front``/``right`` for −30/0/+30, else ``yaw<angle>``."""
-    if float(yaw).is_integer() and int(yaw) in VIEW_NAMES:
-        return VIEW_NAMES[int(yaw)]
-    return f"yaw{yaw:g}"
 
 
 # ----------------------------------------------------------------------------------------------- cache

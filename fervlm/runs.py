@@ -656,8 +656,11 @@ def ensure_profile_prior(profile: Profile, verbose: bool = True) -> Path | None:
     path = prior_path(profile.backbone)
     if not path.is_file():
         if verbose:
-            print(f"profile {profile.name!r} uses weights=facs: building the FACS prior {path} once "
-                  "(`fervlm pretrain`)", flush=True)
+            print(
+                f"profile {profile.name!r} uses weights=facs: building the FACS prior {path} once "
+                "(`fervlm pretrain`)",
+                flush=True,
+            )
         ensure_prior(PRESETS["default"].replace(backbone=profile.backbone), path, progress=verbose)
     return path
 

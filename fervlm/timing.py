@@ -52,9 +52,26 @@ __all__ = [
 
 #: Columns of the timing table, in order.
 COLUMNS = (
-    "method", "backbone", "image_size", "views", "accelerator", "backend", "devices", "batch_size",
-    "per_device_batch", "threads_per_process", "n_train", "steps_per_epoch", "epochs_timed", "epoch_time_s",
-    "epoch_time_min_s", "epoch_time_max_s", "samples_per_s", "speedup", "efficiency", "status",
+    "method",
+    "backbone",
+    "image_size",
+    "views",
+    "accelerator",
+    "backend",
+    "devices",
+    "batch_size",
+    "per_device_batch",
+    "threads_per_process",
+    "n_train",
+    "steps_per_epoch",
+    "epochs_timed",
+    "epoch_time_s",
+    "epoch_time_min_s",
+    "epoch_time_max_s",
+    "samples_per_s",
+    "speedup",
+    "efficiency",
+    "status",
 )
 
 
@@ -123,9 +140,7 @@ def _resolve_accelerator(accelerator: str) -> str:
     return "gpu" if accelerator == "cuda" else accelerator
 
 
-def time_configuration(
-    config: Any, table: pd.DataFrame, root: Path, run_dir: Path
-) -> list[float]:
+def time_configuration(config: Any, table: pd.DataFrame, root: Path, run_dir: Path) -> list[float]:
     """Train ``config`` on every row of ``table`` and return the per-epoch times (slowest rank per epoch).
 
     Args:
@@ -148,15 +163,31 @@ def time_configuration(
     mean, std = normalization_of(method.backbone.preprocess_val)
     rows = np.arange(len(table))
     datamodule = FERDataModule(
-        table, root, rows, rows[:1], method.classes, views=config.views, image_size=size, mean=mean, std=std,
-        batch_size=config.batch_size, augment=config.augment, two_views=config.method == "smilevlm",
-        num_workers=config.num_workers, seed=config.seed,
+        table,
+        root,
+        rows,
+        rows[:1],
+        method.classes,
+        views=config.views,
+        image_size=size,
+        mean=mean,
+        std=std,
+        batch_size=config.batch_size,
+        augment=config.augment,
+        two_views=config.method == "smilevlm",
+        num_workers=config.num_workers,
+        seed=config.seed,
     )
     datamodule.setup("fit")
     trainer = build_trainer(config, run_dir, [EpochTimer(run_dir)])
     with warnings.catch_warnings():
-        for message in (".*does not have many workers.*", ".*exists and is not empty.*", ".*LeafSpec.*",
-                        ".*smaller than the logging interval.*", ".*sync_dist=True.*"):
+        for message in (
+            ".*does not have many workers.*",
+            ".*exists and is not empty.*",
+            ".*LeafSpec.*",
+            ".*smaller than the logging interval.*",
+            ".*sync_dist=True.*",
+        ):
             warnings.filterwarnings("ignore", message=message)
         trainer.fit(method, datamodule=datamodule)
     files = sorted(run_dir.glob("epoch_times_rank*.json"))
@@ -180,8 +211,11 @@ class TimingResult:
         csv_path, json_path = folder / "timings.csv", folder / "timings.json"
         with atomic_write(csv_path) as tmp:
             self.table.to_csv(tmp, index=False)
-        payload = {"hardware": self.hardware, "settings": self.settings,
-                   "rows": json.loads(self.table.to_json(orient="records"))}
+        payload = {
+            "hardware": self.hardware,
+            "settings": self.settings,
+            "rows": json.loads(self.table.to_json(orient="records")),
+        }
         with atomic_write(json_path) as tmp:
             tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
         return csv_path, json_path
@@ -273,20 +307,36 @@ def measure_timings(
     for devices in sorted({int(d) for d in devices_list}):
         for batch in sorted({int(b) for b in batch_sizes}):
             config = load_config(
-                profile=profile, method=method, accelerator=acc, devices=devices, batch_size=batch,
-                epochs=epochs, strategy="ddp_spawn" if devices > 1 else "auto", schedule="constant",
+                profile=profile,
+                method=method,
+                accelerator=acc,
+                devices=devices,
+                batch_size=batch,
+                epochs=epochs,
+                strategy="ddp_spawn" if devices > 1 else "auto",
+                schedule="constant",
                 **overrides,
             )
             n_views = len(config.views)
             row: dict[str, Any] = {
-                "method": method, "backbone": config.backbone, "image_size": config.image_size or 0,
-                "views": n_views, "accelerator": acc,
+                "method": method,
+                "backbone": config.backbone,
+                "image_size": config.image_size or 0,
+                "views": n_views,
+                "accelerator": acc,
                 "backend": "none" if devices == 1 else ("nccl" if acc == "gpu" else "gloo"),
-                "devices": devices, "batch_size": batch, "per_device_batch": batch / devices,
+                "devices": devices,
+                "batch_size": batch,
+                "per_device_batch": batch / devices,
                 "threads_per_process": max(1, cores // devices) if acc == "cpu" else 0,
-                "n_train": len(table), "steps_per_epoch": len(table) // batch, "epochs_timed": 0,
-                "epoch_time_s": math.nan, "epoch_time_min_s": math.nan, "epoch_time_max_s": math.nan,
-                "samples_per_s": math.nan, "status": _skip_reason(devices, batch, len(table), acc),
+                "n_train": len(table),
+                "steps_per_epoch": len(table) // batch,
+                "epochs_timed": 0,
+                "epoch_time_s": math.nan,
+                "epoch_time_min_s": math.nan,
+                "epoch_time_max_s": math.nan,
+                "samples_per_s": math.nan,
+                "status": _skip_reason(devices, batch, len(table), acc),
             }
             run_dir = out_dir / "runs" / f"d{devices}-b{batch}"
             if not row["status"]:
@@ -310,7 +360,9 @@ def measure_timings(
                 if timed:
                     median = float(pd.Series(timed).median())
                     row.update(
-                        epochs_timed=len(timed), epoch_time_s=median, epoch_time_min_s=float(min(timed)),
+                        epochs_timed=len(timed),
+                        epoch_time_s=median,
+                        epoch_time_min_s=float(min(timed)),
                         epoch_time_max_s=float(max(timed)),
                         samples_per_s=row["steps_per_epoch"] * batch / median,
                     )
@@ -318,10 +370,16 @@ def measure_timings(
     measured = [c for c in COLUMNS if c not in ("speedup", "efficiency")]
     frame = speedup_table(pd.DataFrame(rows, columns=measured))
     frame = frame[list(COLUMNS)]
-    settings = {"method": method, "profile": profile, "epochs": epochs, "devices_list": list(devices_list),
-                "batch_sizes": list(batch_sizes), "accelerator": acc, "index_csv": str(index_csv),
-                **{k: v for k, v in overrides.items()}}
+    settings = {
+        "method": method,
+        "profile": profile,
+        "epochs": epochs,
+        "devices_list": list(devices_list),
+        "batch_sizes": list(batch_sizes),
+        "accelerator": acc,
+        "index_csv": str(index_csv),
+        **{k: v for k, v in overrides.items()},
+    }
     result = TimingResult(frame, hardware, settings)
     result.save(out_dir)
     return result
-

@@ -166,11 +166,16 @@ def build_trainer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Any] =
             launcher = "fork"
         # Ablations switch loss terms (and the parameters only they use, e.g. logit_scale) off.
         strategy = DDPStrategy(
-            process_group_backend=backend, find_unused_parameters=bool(config.disabled_losses),
+            process_group_backend=backend,
+            find_unused_parameters=bool(config.disabled_losses),
             start_method=launcher,
         )
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir, filename="last", save_top_k=1, every_n_epochs=1, enable_version_counter=False,
+        dirpath=run_dir,
+        filename="last",
+        save_top_k=1,
+        every_n_epochs=1,
+        enable_version_counter=False,
         save_on_train_epoch_end=True,
     )
     deterministic: Any = True if accelerator == "cpu" else "warn"
@@ -290,9 +295,22 @@ def _fit_split(
         size = config.image_size or method.backbone.image_size
         mean, std = normalization_of(method.backbone.preprocess_val)
     datamodule = FERDataModule(
-        table, root, train_rows, test_rows, classes, views=config.views, image_size=size, mean=mean, std=std,
-        batch_size=config.batch_size, augment=config.augment, two_views=config.method == "smilevlm",
-        num_workers=config.num_workers, seed=config.seed, val_rows=val_rows, test_table=test_table,
+        table,
+        root,
+        train_rows,
+        test_rows,
+        classes,
+        views=config.views,
+        image_size=size,
+        mean=mean,
+        std=std,
+        batch_size=config.batch_size,
+        augment=config.augment,
+        two_views=config.method == "smilevlm",
+        num_workers=config.num_workers,
+        seed=config.seed,
+        val_rows=val_rows,
+        test_table=test_table,
         test_root=test_root,
     )
     datamodule.setup("fit")
@@ -309,8 +327,11 @@ def _fit_split(
             # Expected situations Lightning warns about: few workers on a 2-core machine, a resumed
             # fold's non-empty folder, no validation split, a deprecation inside Lightning itself.
             for message in (
-                ".*does not have many workers.*", ".*exists and is not empty.*", ".*across ranks is zero.*",
-                ".*LeafSpec.*", ".*smaller than the logging interval.*",
+                ".*does not have many workers.*",
+                ".*exists and is not empty.*",
+                ".*across ranks is zero.*",
+                ".*LeafSpec.*",
+                ".*smaller than the logging interval.*",
                 # Logged values are already global: losses see the gathered batch, accuracy is gathered.
                 ".*sync_dist=True.*",
             ):
@@ -458,8 +479,12 @@ def run_cv(
         frame.to_csv(out_dir / "folds.csv", index=False)
         summary = summarize(results)
         summary.update(
-            {"method": config.method, "prompt_source": config.prompt_source, "folds_run": chosen,
-             "config": config.to_dict()}
+            {
+                "method": config.method,
+                "prompt_source": config.prompt_source,
+                "folds_run": chosen,
+                "config": config.to_dict(),
+            }
         )
         write_metrics(out_dir / "summary.json", summary)
     return frame
@@ -508,6 +533,14 @@ def cross_dataset(
         )
     info = {"train_index": str(train_index), "test_index": str(test_index)}
     return _fit_split(
-        config, train_table, train_root, train_rows, test_rows, Path(out_dir), info,
-        test_table=test_table, test_root=test_root, force=force,
+        config,
+        train_table,
+        train_root,
+        train_rows,
+        test_rows,
+        Path(out_dir),
+        info,
+        test_table=test_table,
+        test_root=test_root,
+        force=force,
     )

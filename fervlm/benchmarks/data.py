@@ -69,8 +69,15 @@ def bench_data(
     yaws = (-30, 0, 30)[:views]
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as folder:
-        config = load_config(profile="quick", method=method, backbone=backbone, batch_size=batch_size,
-                             views=[str(y) for y in yaws], seed=seed, num_workers=num_workers)
+        config = load_config(
+            profile="quick",
+            method=method,
+            backbone=backbone,
+            batch_size=batch_size,
+            views=[str(y) for y in yaws],
+            seed=seed,
+            num_workers=num_workers,
+        )
         # Toy images are small; the cache resizes them to the backbone's input size, as for real views.
         table, root = load_table(make_toy_table(folder, n_subjects=n_subjects, yaws=yaws, size=32, seed=seed))
         model = build_method(config, table)
@@ -78,9 +85,20 @@ def bench_data(
         mean, std = normalization_of(model.backbone.preprocess_val)
         rows = np.arange(len(table))
         dm = FERDataModule(
-            table, root, rows, rows[:1], model.classes, views=config.views, image_size=size, mean=mean,
-            std=std, batch_size=batch_size, augment=config.augment, two_views=method == "smilevlm",
-            num_workers=config.num_workers, seed=seed,
+            table,
+            root,
+            rows,
+            rows[:1],
+            model.classes,
+            views=config.views,
+            image_size=size,
+            mean=mean,
+            std=std,
+            batch_size=batch_size,
+            augment=config.augment,
+            two_views=method == "smilevlm",
+            num_workers=config.num_workers,
+            seed=seed,
         )
         t0 = time.perf_counter()
         dm.setup("fit")  # decodes every image once (the in-memory cache)

@@ -132,8 +132,11 @@ def format_table(result: dict) -> str:
         ("bare cast_rays", result["bare_ms_per_view"], 1.0),
         ("render_views (warm scene)", result["warm_ms_per_view"], result["warm_ratio"]),
         ("render_views (cold, incl. BVH build)", result["cold_ms_per_view"], result["cold_ratio"]),
-        ("bare BVH build + cast_rays", result["bare_cold_ms_per_view"], result["bare_cold_ms_per_view"]
-         / result["bare_ms_per_view"]),
+        (
+            "bare BVH build + cast_rays",
+            result["bare_cold_ms_per_view"],
+            result["bare_cold_ms_per_view"] / result["bare_ms_per_view"],
+        ),
     ]
     head = (
         f"render benchmark: {result['vertices']} vertices / {result['faces']} faces, "

@@ -23,7 +23,12 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "add_arguments", "bench_train", "format_train_table", "interleaved_times", "main_data", "main_train",
+    "add_arguments",
+    "bench_train",
+    "format_train_table",
+    "interleaved_times",
+    "main_data",
+    "main_train",
     "make_batch",
 ]
 
@@ -69,8 +74,12 @@ def _method_for(
     index = make_toy_table(folder, n_subjects=max(1, math.ceil(batch_size / 6)), yaws=yaws, size=16)
     table, _ = load_table(index)
     config = load_config(
-        profile="quick", method=method, backbone=backbone, batch_size=batch_size,
-        views=[str(y) for y in yaws], **overrides,
+        profile="quick",
+        method=method,
+        backbone=backbone,
+        batch_size=batch_size,
+        views=[str(y) for y in yaws],
+        **overrides,
     )
     return build_method(config, table)
 
@@ -191,13 +200,20 @@ def format_train_table(results: list[dict[str, Any]], target: float = 1.15) -> s
 
 def add_arguments(parser: Any) -> None:
     """Options of `fervlm bench train` / `bench data` beyond the shared ``--views`` and ``--repeats``."""
-    parser.add_argument("--methods", default="affectvlm,multiviewvlm,smilevlm",
-                        help="comma-separated trained methods (default: all three)")
+    parser.add_argument(
+        "--methods",
+        default="affectvlm,multiviewvlm,smilevlm",
+        help="comma-separated trained methods (default: all three)",
+    )
     parser.add_argument("--backbone", default="fervlm-quick", help="open_clip architecture (fervlm-quick)")
     parser.add_argument("--batch-size", type=int, default=32, help="samples per step (default: 32)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 leaves the default")
-    parser.add_argument("--workers", type=int, default=-1,
-                        help="bench data: loader workers; -1 means fervlm.data.default_num_workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=-1,
+        help="bench data: loader workers; -1 means fervlm.data.default_num_workers",
+    )
 
 
 def _methods(args: Any) -> list[str]:
@@ -211,8 +227,14 @@ def _methods(args: Any) -> list[str]:
 def main_train(args: Any) -> int:
     """`fervlm bench train`: print the train-step table (one row per method)."""
     results = [
-        bench_train(m, backbone=args.backbone, batch_size=args.batch_size, views=args.views,
-                    repeats=args.repeats, threads=args.threads or None)
+        bench_train(
+            m,
+            backbone=args.backbone,
+            batch_size=args.batch_size,
+            views=args.views,
+            repeats=args.repeats,
+            threads=args.threads or None,
+        )
         for m in _methods(args)
     ]
     print(format_train_table(results))
@@ -228,8 +250,15 @@ def main_data(args: Any) -> int:
     workers = None if args.workers < 0 else args.workers
     subjects = max(4, math.ceil(args.batch_size * (args.repeats + 1) / 6))
     results = [
-        bench_data(m, backbone=args.backbone, batch_size=args.batch_size, views=min(args.views, 3),
-                   n_subjects=subjects, num_workers=workers, batches=args.repeats)
+        bench_data(
+            m,
+            backbone=args.backbone,
+            batch_size=args.batch_size,
+            views=min(args.views, 3),
+            n_subjects=subjects,
+            num_workers=workers,
+            batches=args.repeats,
+        )
         for m in _methods(args)
     ]
     print(format_data_table(results))

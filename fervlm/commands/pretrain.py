@@ -16,15 +16,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "Resumes an interrupted run; a finished prior with the same settings is reused unless --force.",
     )
     p.add_argument("--backbone", default="fervlm-tiny-rn", help="open_clip architecture (fervlm-tiny-rn)")
-    p.add_argument("--preset", default="default", choices=["default", "smoke"],
-                   help="size: default (minutes on 2 cores) or smoke (seconds, for tests)")
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=["default", "smoke"],
+        help="size: default (minutes on 2 cores) or smoke (seconds, for tests)",
+    )
     p.add_argument("--out", default=None, help="checkpoint file (default data/weights/facs-<backbone>.pt)")
     p.add_argument("--identities", type=int, default=None, help="corpus identities (preset's default)")
     p.add_argument("--faces", type=int, default=None, help="faces per identity (preset's default)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (preset's default)")
     p.add_argument("--image-size", type=int, default=None, help="rendered view size in pixels (preset: 64)")
-    p.add_argument("--no-emotion-names", action="store_true",
-                   help="captions describe AUs only, never name an emotion (the ablation)")
+    p.add_argument(
+        "--no-emotion-names",
+        action="store_true",
+        help="captions describe AUs only, never name an emotion (the ablation)",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed of corpus and training (default 0)")
     p.add_argument("--workers", type=int, default=1, help="corpus render processes (default 1)")
     p.add_argument("--force", action="store_true", help="retrain even if a matching prior exists")
@@ -37,8 +44,12 @@ def run(args: argparse.Namespace) -> int:
     from fervlm.pretrain import PRESETS, ensure_prior, pretrain, prior_path
 
     changes: dict[str, object] = {"backbone": args.backbone}
-    for key, value in (("corpus_identities", args.identities), ("corpus_faces_per_identity", args.faces),
-                       ("epochs", args.epochs), ("corpus_size", args.image_size)):
+    for key, value in (
+        ("corpus_identities", args.identities),
+        ("corpus_faces_per_identity", args.faces),
+        ("epochs", args.epochs),
+        ("corpus_size", args.image_size),
+    ):
         if value is not None:
             changes[key] = value
     if args.seed is not None:

@@ -20,16 +20,23 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         "--config", default=None, help="YAML file of configuration keys (see fervlm.methods.TrainConfig)"
     )
     p.add_argument(
-        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override one configuration key (repeatable), e.g. --set epochs=20 --set views=front",
     )
     p.add_argument(
-        "--profile", choices=("quick", "paper"), default="quick",
+        "--profile",
+        choices=("quick", "paper"),
+        default="quick",
         help="base settings: quick (synthetic data, tiny backbone, CPU; default) or paper (ViT-B/16, GPU)",
     )
     p.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
     p.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="discard the fold's previous checkpoint and results and run it from scratch (needed to "
         "re-run a fold with other settings)",
     )

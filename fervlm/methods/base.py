@@ -158,7 +158,10 @@ class FERMethod(pl.LightningModule):
             self._counts[f"{mode}_{key}"] += n
         self.log_dict(
             {f"{mode}_{k}": v for k, v in values.items()},
-            on_step=False, on_epoch=True, batch_size=n, prog_bar=False,
+            on_step=False,
+            on_epoch=True,
+            batch_size=n,
+            prog_bar=False,
         )
         return loss
 
@@ -240,7 +243,10 @@ class FERMethod(pl.LightningModule):
         views, _, labels, rows = self.embed_loader(loader)
         init = self.config.pseudo_init if not self.pseudo_rounds else "kmeans"
         pseudo = assign_pseudo_labels(
-            views, self.prototypes.cpu(), init=init, seed=self.config.seed + len(self.pseudo_rounds),
+            views,
+            self.prototypes.cpu(),
+            init=init,
+            seed=self.config.seed + len(self.pseudo_rounds),
             n_init=self.config.kmeans_n_init,
         )
         report = pseudo_label_report(pseudo, labels)

@@ -272,8 +272,14 @@ class TrainConfig:
         if len(set(self.views)) != len(self.views):
             raise bad("views", "a view is listed twice")
         ints_min = {
-            "epochs": 1, "batch_size": 1, "folds": 2, "recluster_every": 1, "kmeans_n_init": 1,
-            "num_nodes": 1, "pixels_size": 4, "pixels_pca": 1,
+            "epochs": 1,
+            "batch_size": 1,
+            "folds": 2,
+            "recluster_every": 1,
+            "kmeans_n_init": 1,
+            "num_nodes": 1,
+            "pixels_size": 4,
+            "pixels_pca": 1,
         }
         for name, low in ints_min.items():
             value = getattr(self, name)
@@ -286,8 +292,18 @@ class TrainConfig:
         for name in ("lr", "tau_p", "probe_c", "pixels_c"):
             if not float(getattr(self, name)) > 0:
                 raise bad(name, "must be > 0")
-        for name in ("weight_decay", "lambda_align", "lambda_mc", "lambda_mt", "lambda_mv", "lambda_pn",
-                     "alpha", "beta", "gamma", "lambd"):
+        for name in (
+            "weight_decay",
+            "lambda_align",
+            "lambda_mc",
+            "lambda_mt",
+            "lambda_mv",
+            "lambda_pn",
+            "alpha",
+            "beta",
+            "gamma",
+            "lambd",
+        ):
             if float(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
         if not 0.0 < float(self.margin_init) < 1.0:

@@ -83,12 +83,20 @@ def build_method(
     if config.method == "pixels":
         return PixelsBaseline(config, names)
     backbone = create_backbone(
-        config.backbone, weights=config.weights, device=device, freeze_text=True,
+        config.backbone,
+        weights=config.weights,
+        device=device,
+        freeze_text=True,
         unlocked_visual_groups=config.unlocked_visual_groups,
     )
     prototypes = class_prototypes(backbone, bank, names, cache=prompt_cache)
     prompt_table = PromptTable.build(
-        backbone, bank, names, table, use_metadata=config.uses_metadata_prompts, seed=config.seed,
+        backbone,
+        bank,
+        names,
+        table,
+        use_metadata=config.uses_metadata_prompts,
+        seed=config.seed,
         cache=prompt_cache,
     )
     return METHODS[config.method](config, backbone, names, prompt_table, prototypes, len(table))

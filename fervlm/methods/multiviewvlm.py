@@ -43,7 +43,10 @@ class MultiviewVLM(FERMethod):
             # has none, so that term is dropped (the negatives of eq. (7)-(8) still apply).
             disabled += ("pos",)
         self.loss = MultiviewVLMLoss(
-            lambda_mv=config.lambda_mv, lambda_pn=config.lambda_pn, tau_p=config.tau_p, disabled=disabled,
+            lambda_mv=config.lambda_mv,
+            lambda_pn=config.lambda_pn,
+            tau_p=config.tau_p,
+            disabled=disabled,
             con_targets=config.con_targets,
         )
 

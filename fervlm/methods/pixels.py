@@ -146,8 +146,12 @@ class PixelsModel:
         n_features = len(model.views) * model.size**2
         C, K = len(model.classes), model.components.shape[0]
         shapes = {
-            "mean": (n_features,), "scale": (n_features,), "pca_mean": (n_features,),
-            "components": (K, n_features), "coef": (C, K), "intercept": (C,),
+            "mean": (n_features,),
+            "scale": (n_features,),
+            "pca_mean": (n_features,),
+            "components": (K, n_features),
+            "coef": (C, K),
+            "intercept": (C,),
         }
         wrong = {k: arrays[k].shape for k, s in shapes.items() if arrays[k].shape != s}
         if wrong:
@@ -213,10 +217,15 @@ def fit_pixels(
     for row, cls in enumerate(clf.classes_):
         W[int(cls)], b[int(cls)] = coef[row], intercept[row]
     model = PixelsModel(
-        tuple(str(c) for c in classes), tuple(str(v) for v in views), int(size),
-        mean=scaler.mean_.astype(np.float64), scale=scaler.scale_.astype(np.float64),
-        pca_mean=pca.mean_.astype(np.float64), components=pca.components_.astype(np.float64),
-        coef=W, intercept=b,
+        tuple(str(c) for c in classes),
+        tuple(str(v) for v in views),
+        int(size),
+        mean=scaler.mean_.astype(np.float64),
+        scale=scaler.scale_.astype(np.float64),
+        pca_mean=pca.mean_.astype(np.float64),
+        components=pca.components_.astype(np.float64),
+        coef=W,
+        intercept=b,
     )
     info = {
         "train_accuracy": float(pipeline.score(x, y)),
@@ -259,8 +268,14 @@ class PixelsBaseline(nn.Module):
             ys.append(batch["label"].cpu().numpy())
         cfg = self.config
         self.model, info = fit_pixels(
-            np.concatenate(xs), np.concatenate(ys), self.classes, cfg.views, cfg.pixels_size,
-            n_components=cfg.pixels_pca, c=cfg.pixels_c, seed=cfg.seed,
+            np.concatenate(xs),
+            np.concatenate(ys),
+            self.classes,
+            cfg.views,
+            cfg.pixels_size,
+            n_components=cfg.pixels_pca,
+            c=cfg.pixels_c,
+            seed=cfg.seed,
         )
         if run_dir is not None:
             self.model.save(Path(run_dir) / PIXELS_FILE)

@@ -65,7 +65,10 @@ class SmileVLM(FERMethod):
         self.projector = ResidualProjector(dim)
         self.fusion = ViewAwareFusion(dim)
         self.loss = SmileVLMLoss(
-            alpha=config.alpha, beta=config.beta, gamma=config.gamma, lambd=config.lambd,
+            alpha=config.alpha,
+            beta=config.beta,
+            gamma=config.gamma,
+            lambd=config.lambd,
             disabled=config.disabled_losses,
         )
 
@@ -90,7 +93,12 @@ class SmileVLM(FERMethod):
         # Eq. (6) is one-to-one (align_targets="pair"); "class" makes same-class prompts positives.
         prompt_labels = cls if self.config.align_targets == "class" else None
         parts = self.loss(
-            z_a=z_a, z_b=z_b, z_fused=fused, t=t, logit_scale=self.logit_scale(), prompt_labels=prompt_labels,
+            z_a=z_a,
+            z_b=z_b,
+            z_fused=fused,
+            t=t,
+            logit_scale=self.logit_scale(),
+            prompt_labels=prompt_labels,
             z_views=z_views,
         )
         return parts, fused

@@ -168,8 +168,17 @@ def _identity_job(config: CorpusConfig, index: int) -> tuple[np.ndarray, np.ndar
         views = [render_views(mesh, config.yaws, config.size, mode) for mode in config.modes]
         images[f] = np.concatenate(views, axis=0)
         acts[f] = act
-        rows.append({"identity": index, "subject": subject.subject_id, "kind": kind, "emotion": emotion,
-                     "sex": subject.sex, "age_group": subject.age_group, "ethnicity": subject.ethnicity})
+        rows.append(
+            {
+                "identity": index,
+                "subject": subject.subject_id,
+                "kind": kind,
+                "emotion": emotion,
+                "sex": subject.sex,
+                "age_group": subject.age_group,
+                "ethnicity": subject.ethnicity,
+            }
+        )
     return images, acts, rows
 
 
@@ -190,7 +199,7 @@ class Corpus:
 
     @property
     def view_names(self) -> list[str]:
-        from fervlm.render import view_name
+        from fervlm.viewpoints import view_name
 
         return [f"{m}/{view_name(y)}" for m in self.config.modes for y in self.config.yaws]
 
@@ -251,7 +260,7 @@ def build_corpus(
     F = config.faces_per_identity
 
     def store(k: int, result: tuple[np.ndarray, np.ndarray, list[dict[str, object]]]) -> None:
-        images[k * F:(k + 1) * F], acts[k * F:(k + 1) * F] = result[0], result[1]
+        images[k * F : (k + 1) * F], acts[k * F : (k + 1) * F] = result[0], result[1]
         faces.extend(result[2])
         bar.update()
 
@@ -269,8 +278,19 @@ def build_corpus(
     np.save(root / "activations.npy", acts)
     atomic_write_text(root / "faces.json", json.dumps(faces))
     seconds = time.perf_counter() - start
-    atomic_write_text(info, json.dumps({"config": config.to_dict(), "seconds": round(seconds, 2),
-                                        "faces": N, "images": N * V, "au_names": list(AU_NAMES)}, indent=1))
+    atomic_write_text(
+        info,
+        json.dumps(
+            {
+                "config": config.to_dict(),
+                "seconds": round(seconds, 2),
+                "faces": N,
+                "images": N * V,
+                "au_names": list(AU_NAMES),
+            },
+            indent=1,
+        ),
+    )
     return load_corpus(root)
 
 

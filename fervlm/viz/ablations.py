@@ -19,7 +19,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "QUICK_VARIANTS", "AblationsConfig", "ablation_table", "plot_ablation_deltas", "plot_ablation_heatmap",
+    "QUICK_VARIANTS",
+    "AblationsConfig",
+    "ablation_table",
+    "plot_ablation_deltas",
+    "plot_ablation_heatmap",
     "plot_margin_dynamics",
 ]
 
@@ -29,14 +33,24 @@ __all__ = [
 #: prior (the same method from random towers instead of the FACS prior, `fervlm pretrain`). The paper
 #: profile runs every variant of `fervlm.ablations.ablation_plan`.
 QUICK_VARIANTS = (
-    "no-mc", "no-bt", "pseudo-prompts", "front",
-    "fixed-margin", "sample-targets", "class-align",
+    "no-mc",
+    "no-bt",
+    "pseudo-prompts",
+    "front",
+    "fixed-margin",
+    "sample-targets",
+    "class-align",
     "random-prior",
 )
 
 GROUP_COLOURS = {
-    "full": "#4c4c4c", "loss": "#4c72b0", "objective": "#c44e52", "prompts": "#dd8452",
-    "augmentation": "#55a868", "views": "#8172b3", "prior": "#937860",
+    "full": "#4c4c4c",
+    "loss": "#4c72b0",
+    "objective": "#c44e52",
+    "prompts": "#dd8452",
+    "augmentation": "#55a868",
+    "views": "#8172b3",
+    "prior": "#937860",
 }
 
 
@@ -176,4 +190,3 @@ def plot_margin_dynamics(
     ax.legend(fontsize=8)
     ax.set_title(f"AffectVLM margin, {protocol_name('label', 'affectvlm')}, fold {fold}", fontsize=9)
     return fig
-

@@ -13,7 +13,8 @@ import pandas as pd
 
 from fervlm.experiments import dataset_spec
 from fervlm.prepare import sample_frames, view_column
-from fervlm.render import MODES, view_name
+from fervlm.render import MODES
+from fervlm.viewpoints import view_name
 
 
 @dataclass

@@ -128,10 +128,18 @@ class ExplainConfig:
         from fervlm.methods.config import load_config
 
         return load_config(
-            profile="quick", method="affectvlm", backbone=backbone, weights=self.tower_weights(backbone),
-            views=tuple(str(v) for v in self.views), batch_size=self.batch_size,
-            lr=self.lr, folds=self.k_folds, seed=self.seed, accelerator=self.accelerator,
-            devices=self.devices, num_workers=self.num_workers,
+            profile="quick",
+            method="affectvlm",
+            backbone=backbone,
+            weights=self.tower_weights(backbone),
+            views=tuple(str(v) for v in self.views),
+            batch_size=self.batch_size,
+            lr=self.lr,
+            folds=self.k_folds,
+            seed=self.seed,
+            accelerator=self.accelerator,
+            devices=self.devices,
+            num_workers=self.num_workers,
             **({"epochs": self.epochs} if self.epochs else {}),  # 0: the profile's default
         )
 
@@ -268,8 +276,14 @@ def load_explain_set(
     size = method.config.image_size or method.backbone.image_size
     mean, std = normalization_of(method.backbone.preprocess_val)
     data = MultiviewDataset(
-        table.iloc[rows].reset_index(drop=True), root, views=[str(y) for y in yaws], classes=method.classes,
-        image_size=size, mean=mean, std=std, augment="none",
+        table.iloc[rows].reset_index(drop=True),
+        root,
+        views=[str(y) for y in yaws],
+        classes=method.classes,
+        image_size=size,
+        mean=mean,
+        std=std,
+        augment="none",
     )
     images = torch.stack([data[i]["images"] for i in range(len(data))])
     rgb = data.cache.permute(0, 1, 3, 4, 2).numpy()
@@ -286,8 +300,14 @@ def load_explain_set(
     labels = [str(x) for x in table["label"].to_numpy()[rows]]
     masks = np.stack([active_region_mask(bits[i], labels[i]) for i in range(len(rows))])
     return ExplainSet(
-        images=images, rgb=rgb, bits=bits, masks=masks, foreground=rgb.max(axis=-1) > 0, labels=labels,
-        sample_ids=[str(x) for x in table["sample_id"].to_numpy()[rows]], yaws=[float(y) for y in yaws],
+        images=images,
+        rgb=rgb,
+        bits=bits,
+        masks=masks,
+        foreground=rgb.max(axis=-1) > 0,
+        labels=labels,
+        sample_ids=[str(x) for x in table["sample_id"].to_numpy()[rows]],
+        yaws=[float(y) for y in yaws],
     )
 
 
@@ -343,16 +363,18 @@ def pointing_table(reports: dict[str, dict[str, Any]]) -> pd.DataFrame:
     for backbone, report in reports.items():
         for part, entry in report.items():
             pg = entry["pointing_game"]
-            rows.append({
-                "backbone": backbone,
-                "views": part.removeprefix("view_"),
-                "hit_rate": pg["hit_rate"],
-                "random_image": entry["random_baseline"]["hit_rate"],
-                "random_face": entry["random_face"]["hit_rate"],
-                "ratio_to_image_baseline": entry["ratio"],
-                "n_maps": pg["n_evaluated"],
-                "n_tied_maxima": pg["n_tied"],
-            })
+            rows.append(
+                {
+                    "backbone": backbone,
+                    "views": part.removeprefix("view_"),
+                    "hit_rate": pg["hit_rate"],
+                    "random_image": entry["random_baseline"]["hit_rate"],
+                    "random_face": entry["random_face"]["hit_rate"],
+                    "ratio_to_image_baseline": entry["ratio"],
+                    "n_maps": pg["n_evaluated"],
+                    "n_tied_maxima": pg["n_tied"],
+                }
+            )
     return pd.DataFrame(rows)
 
 

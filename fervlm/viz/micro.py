@@ -84,9 +84,9 @@ def table_v_order(classes: Sequence[str]) -> list[str]:
 
 
 def _yaws(names: Sequence[str]) -> list[float]:
-    from fervlm.data import VIEW_NAMES
+    from fervlm.viewpoints import yaw_of
 
-    return [float(VIEW_NAMES[n]) for n in names]
+    return [yaw_of(n) for n in names]
 
 
 def one_vs_rest_accuracy(confusion: Any) -> np.ndarray:
@@ -158,7 +158,7 @@ def plot_dynamic_images(
     from PIL import Image
 
     from fervlm.prepare import view_column
-    from fervlm.render import view_name
+    from fervlm.viewpoints import view_name
 
     rng = np.random.default_rng(seed)
     picks = []

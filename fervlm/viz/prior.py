@@ -64,7 +64,9 @@ class PriorNotebookConfig:
         from fervlm.pretrain import PRESETS
 
         return PRESETS[self.prior_preset].replace(
-            backbone=self.backbone, seed=self.seed, corpus_seed=self.seed,
+            backbone=self.backbone,
+            seed=self.seed,
+            corpus_seed=self.seed,
             captions_name_emotions=name_emotions,
         )
 
@@ -83,7 +85,9 @@ class PriorNotebookConfig:
 
         train = self.pretrain_config().corpus
         return dataclasses.replace(
-            train, identities=self.held_out_identities, faces_per_identity=6,
+            train,
+            identities=self.held_out_identities,
+            faces_per_identity=6,
             first_identity=train.first_identity + train.identities,
         )
 
@@ -100,7 +104,9 @@ def build_priors(cfg: PriorNotebookConfig, progress: bool = False) -> tuple[dict
         twin = main.with_name(f"{main.stem}-au-only.pt")
         paths["AU-only captions"] = twin
         cards["AU-only captions"] = ensure_prior(
-            cfg.pretrain_config(name_emotions=False), twin, progress=progress,
+            cfg.pretrain_config(name_emotions=False),
+            twin,
+            progress=progress,
             corpus_dir=cards["FACS prior"]["corpus"]["folder"],
         )
     return paths, cards
@@ -116,6 +122,7 @@ def first_captions(corpus: Any, style: Any, seed: int) -> list[str]:
 
 def metrics_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None) -> pd.DataFrame:
     """Models × metrics (numbers only, or the given `keys`), rounded for display."""
+
     def wanted(k: str, v: Any) -> bool:
         if keys is not None:
             return k in keys
@@ -128,13 +135,23 @@ def metrics_table(rows: dict[str, dict[str, Any]], keys: list[str] | None = None
 def prior_summary(card: dict[str, Any]) -> pd.DataFrame:
     """One-row table of a prior's card: corpus, steps, losses, time, machine load."""
     c = card["corpus"]
-    return pd.DataFrame([{
-        "file": card["file"], "identities": c["identities"][1] - c["identities"][0], "faces": c["faces"],
-        "images": c["images"], "name_emotions": card["config"]["captions"]["name_emotions"],
-        "steps": card["steps"], "loss_first": round(card["loss_first"], 3),
-        "loss_last": round(card["loss_last"], 3), "seconds": card["seconds_total"],
-        "load_average": card.get("load_average_start"), "threads": card.get("torch_threads"),
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "file": card["file"],
+                "identities": c["identities"][1] - c["identities"][0],
+                "faces": c["faces"],
+                "images": c["images"],
+                "name_emotions": card["config"]["captions"]["name_emotions"],
+                "steps": card["steps"],
+                "loss_first": round(card["loss_first"], 3),
+                "loss_last": round(card["loss_last"], 3),
+                "seconds": card["seconds_total"],
+                "load_average": card.get("load_average_start"),
+                "threads": card.get("torch_threads"),
+            }
+        ]
+    )
 
 
 def caption_gallery(images: np.ndarray, texts: list[str], n: int = 8, seed: int = 0) -> Figure:
@@ -152,7 +169,7 @@ def caption_gallery(images: np.ndarray, texts: list[str], n: int = 8, seed: int 
         ax.imshow(np.concatenate(list(images[i]), axis=1))
         ax.set_title("\n".join(textwrap.wrap(texts[i], 40)), fontsize=7)
         ax.axis("off")
-    for ax in axes.ravel()[len(pick):]:
+    for ax in axes.ravel()[len(pick) :]:
         ax.axis("off")
     fig.tight_layout()
     return fig
@@ -193,9 +210,7 @@ def plot_au_detection(tables: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def plot_retrieval_examples(
-    backbone: Any, images: np.ndarray, queries: list[str], k: int = 5
-) -> Figure:
+def plot_retrieval_examples(backbone: Any, images: np.ndarray, queries: list[str], k: int = 5) -> Figure:
     """For each caption, the `k` held-out faces (front view) the prior ranks highest."""
     import matplotlib.pyplot as plt
 

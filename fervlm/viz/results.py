@@ -127,8 +127,18 @@ def our_accuracy(results: pd.DataFrame) -> pd.DataFrame:
     """
     from fervlm.protocols import protocol_name
 
-    cols = ["notebook", "dataset", "method", "variant", "protocol", "accuracy", "std", "n_folds",
-            "benchmark", "our_data"]
+    cols = [
+        "notebook",
+        "dataset",
+        "method",
+        "variant",
+        "protocol",
+        "accuracy",
+        "std",
+        "n_folds",
+        "benchmark",
+        "our_data",
+    ]
     if results.empty or "dataset" not in results.columns:
         return pd.DataFrame(columns=cols)
     table = results.copy()
@@ -149,12 +159,20 @@ def our_accuracy(results: pd.DataFrame) -> pd.DataFrame:
         if values.empty:
             continue
         notebook, dataset, method, variant, source = keys
-        rows.append({
-            "notebook": notebook, "dataset": dataset, "method": method, "variant": variant,
-            "protocol": protocol_name(source or None, method or None),
-            "accuracy": 100 * values.mean(), "std": 100 * values.std(ddof=0), "n_folds": len(values),
-            "benchmark": benchmark_of(dataset, notebook), "our_data": data_label(dataset),
-        })
+        rows.append(
+            {
+                "notebook": notebook,
+                "dataset": dataset,
+                "method": method,
+                "variant": variant,
+                "protocol": protocol_name(source or None, method or None),
+                "accuracy": 100 * values.mean(),
+                "std": 100 * values.std(ddof=0),
+                "n_folds": len(values),
+                "benchmark": benchmark_of(dataset, notebook),
+                "our_data": data_label(dataset),
+            }
+        )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -171,25 +189,39 @@ def benchmark_table(papers: pd.DataFrame, ours: pd.DataFrame, benchmark: str) ->
         method = reported["method"] + np.where(view != "", " [" + view + "]", "")
     else:
         method = reported["method"]
-    rows = pd.DataFrame({
-        "method": method,
-        "source": reported["paper"] + ", " + reported["table"],
-        "supervision": reported["supervision"].fillna(""),
-        "accuracy": reported["value"].astype(float),
-        "std": np.nan,
-        "data": f"{BENCHMARKS.get(benchmark, benchmark)} (as reported)",
-    })
+    rows = pd.DataFrame(
+        {
+            "method": method,
+            "source": reported["paper"] + ", " + reported["table"],
+            "supervision": reported["supervision"].fillna(""),
+            "accuracy": reported["value"].astype(float),
+            "std": np.nan,
+            "data": f"{BENCHMARKS.get(benchmark, benchmark)} (as reported)",
+        }
+    )
     mine = ours[ours["benchmark"] == benchmark] if not ours.empty else ours
     if not mine.empty:
         variant = mine["variant"].fillna("")
-        rows = pd.concat([rows, pd.DataFrame({
-            "method": mine["method"] + np.where(variant != "", " / " + variant, "") + " (ours)",
-            "source": "this repo: " + mine["notebook"] + " (" + mine["n_folds"].astype(str) + " folds)",
-            "supervision": mine.get("protocol", ""),
-            "accuracy": mine["accuracy"],
-            "std": mine["std"],
-            "data": mine["our_data"],
-        })], ignore_index=True)
+        rows = pd.concat(
+            [
+                rows,
+                pd.DataFrame(
+                    {
+                        "method": mine["method"] + np.where(variant != "", " / " + variant, "") + " (ours)",
+                        "source": "this repo: "
+                        + mine["notebook"]
+                        + " ("
+                        + mine["n_folds"].astype(str)
+                        + " folds)",
+                        "supervision": mine.get("protocol", ""),
+                        "accuracy": mine["accuracy"],
+                        "std": mine["std"],
+                        "data": mine["our_data"],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     return rows.reset_index(drop=True)
 
 
@@ -225,8 +257,15 @@ def embed_test_split(fold_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.n
     size = method.config.image_size or method.backbone.image_size
     mean, std = normalization_of(method.backbone.preprocess_val)
     data = MultiviewDataset(
-        table, root, rows=predictions["index"].to_numpy(), views=method.config.views, classes=method.classes,
-        image_size=size, mean=mean, std=std, augment="none",
+        table,
+        root,
+        rows=predictions["index"].to_numpy(),
+        views=method.config.views,
+        classes=method.classes,
+        image_size=size,
+        mean=mean,
+        std=std,
+        augment="none",
     )
     images = torch.stack([data[i]["images"] for i in range(len(data))])
     fused, _ = method.embed(images)
@@ -235,7 +274,11 @@ def embed_test_split(fold_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def umap_figure(
-    embeddings: np.ndarray, labels: np.ndarray, preds: np.ndarray, classes: list[str], seed: int = 0,
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    preds: np.ndarray,
+    classes: list[str],
+    seed: int = 0,
     title: str = "",
 ) -> Figure:
     """UMAP (cosine metric) of fused test embeddings, coloured by true label (left) and prediction (right).

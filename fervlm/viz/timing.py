@@ -73,10 +73,15 @@ def epoch_time_figure(table: pd.DataFrame, title: str = ""):
     for batch, rows in ok.groupby("batch_size"):
         rows = rows.sort_values("devices")
         ax.errorbar(
-            rows["devices"], rows["epoch_time_s"],
-            yerr=[rows["epoch_time_s"] - rows["epoch_time_min_s"],
-                  rows["epoch_time_max_s"] - rows["epoch_time_s"]],
-            marker="o", capsize=3, label=f"batch {batch}",
+            rows["devices"],
+            rows["epoch_time_s"],
+            yerr=[
+                rows["epoch_time_s"] - rows["epoch_time_min_s"],
+                rows["epoch_time_max_s"] - rows["epoch_time_s"],
+            ],
+            marker="o",
+            capsize=3,
+            label=f"batch {batch}",
         )
     ax.set_xticks(sorted(ok["devices"].unique()) if len(ok) else [1])
     ax.set_xlabel("devices (processes)")

@@ -116,10 +116,19 @@ class TrainingNotebookConfig:
         from fervlm.methods.config import PROFILES, load_config
 
         values = dict(
-            method=method, prompt_source=prompt_source, backbone=self.backbone,
-            views=[str(v) for v in self.views], image_size=None,
-            batch_size=self.batch_size, lr=self.lr, folds=self.k_folds, fold_seed=self.seed, seed=self.seed,
-            accelerator=self.accelerator, devices=self.devices, num_workers=self.num_workers,
+            method=method,
+            prompt_source=prompt_source,
+            backbone=self.backbone,
+            views=[str(v) for v in self.views],
+            image_size=None,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            folds=self.k_folds,
+            fold_seed=self.seed,
+            seed=self.seed,
+            accelerator=self.accelerator,
+            devices=self.devices,
+            num_workers=self.num_workers,
         )
         if self.epochs:  # 0 keeps the method's own default in the training profile (SMILE-VLM: fewer)
             values["epochs"] = self.epochs
@@ -231,10 +240,11 @@ def plot_loss_curves(history: pd.DataFrame, title: str = "") -> Figure:
     epochs = history["epoch"].to_numpy() + 1
     fig = _figure((10.0, 3.4))
     left, right = fig.subplots(1, 2)
-    parts = [c for c in history.columns
-             if c.startswith("train_") and c.endswith("_loss") and c != "train_loss"]
+    parts = [
+        c for c in history.columns if c.startswith("train_") and c.endswith("_loss") and c != "train_loss"
+    ]
     for col in parts:
-        left.plot(epochs, history[col], marker=".", label=col[len("train_"):-len("_loss")])
+        left.plot(epochs, history[col], marker=".", label=col[len("train_") : -len("_loss")])
     if "train_loss" in history:
         left.plot(epochs, history["train_loss"], color="black", linewidth=2, marker=".", label="total")
     left.set_xlabel("epoch")
@@ -242,8 +252,12 @@ def plot_loss_curves(history: pd.DataFrame, title: str = "") -> Figure:
     left.legend(fontsize=8)
     left.set_title(title or "loss parts")
     alpha = "alpha" if "alpha" in history else "train_alpha"  # end-of-epoch α (older runs: epoch mean)
-    for col, label in (("train_acc", "train accuracy (prototypes)"), ("pseudo_acc", "pseudo-label accuracy"),
-                       ("val_acc", "validation accuracy"), (alpha, "margin α")):
+    for col, label in (
+        ("train_acc", "train accuracy (prototypes)"),
+        ("pseudo_acc", "pseudo-label accuracy"),
+        ("val_acc", "validation accuracy"),
+        (alpha, "margin α"),
+    ):
         if col in history and history[col].notna().any():
             right.plot(epochs, history[col], marker="o" if col == "pseudo_acc" else ".", label=label)
     right.set_xlabel("epoch")
@@ -331,7 +345,7 @@ def plot_prototype_scores(predictions: pd.DataFrame, classes: Sequence[str], n: 
         ok = "✓" if int(row["pred"]) == int(row["label"]) else "✗"
         ax.set_title(f"true {classes[int(row['label'])]} {ok}", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
-    for ax in axes[len(rows):]:
+    for ax in axes[len(rows) :]:
         ax.set_visible(False)
     return fig
 
@@ -367,9 +381,19 @@ def view_fusion_weights(fold_run: str | Path, index_csv: str | Path, config: Tra
     _, test_rows = load_folds(fold_run.parent / "folds.json", table)[fold]
     mean, std = normalization_of(method.backbone.preprocess_val)
     data = FERDataModule(
-        table, root, test_rows[:0], test_rows, method.classes, views=config.views,
-        image_size=config.image_size or method.backbone.image_size, mean=mean, std=std,
-        batch_size=config.batch_size, augment="none", num_workers=0, seed=config.seed,
+        table,
+        root,
+        test_rows[:0],
+        test_rows,
+        method.classes,
+        views=config.views,
+        image_size=config.image_size or method.backbone.image_size,
+        mean=mean,
+        std=std,
+        batch_size=config.batch_size,
+        augment="none",
+        num_workers=0,
+        seed=config.seed,
     )
     weights, labels, rows = [], [], []
     with torch.no_grad():
@@ -379,8 +403,9 @@ def view_fusion_weights(fold_run: str | Path, index_csv: str | Path, config: Tra
             labels.append(batch["label"])
             rows.append(batch["index"])
     w = torch.cat(weights).numpy()
-    out = pd.DataFrame({"index": torch.cat(rows).numpy(),
-                        "label": [method.classes[i] for i in torch.cat(labels).tolist()]})
+    out = pd.DataFrame(
+        {"index": torch.cat(rows).numpy(), "label": [method.classes[i] for i in torch.cat(labels).tolist()]}
+    )
     for v, view in enumerate(config.views):
         out[f"weight_{view}"] = w[:, v]
     return out

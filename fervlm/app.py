@@ -39,7 +39,6 @@ import streamlit as st
 
 from fervlm.inference import (
     MAX_MESH_BYTES,
-    VIEW_NAMES,
     InputError,
     Predictor,
     RunInfo,
@@ -56,6 +55,7 @@ from fervlm.inference import (
     zero_shot_predictor,
 )
 from fervlm.protocols import protocol_name
+from fervlm.viewpoints import VIEW_NAMES
 
 #: Side length of the views shown and fed to the model (resized to the model's input size there).
 VIEW_SIZE = 224

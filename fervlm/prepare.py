@@ -43,6 +43,7 @@ import pandas as pd
 
 from fervlm.fingerprint import check_render_settings, record_render_settings
 from fervlm.outdir import OUTPUT_ERRNOS, ensure_writable
+from fervlm.tables import mask_column, view_column
 from fervlm.utils import TEMP_SUFFIX, atomic_save_image, atomic_save_npy, atomic_write
 from fervlm.viewpoints import view_name
 
@@ -50,16 +51,6 @@ REQUIRED_COLUMNS = ("dataset", "sample_id", "path", "kind")
 FAILURE_COLUMNS = ("file", "error")
 PNG_COMPRESS_LEVEL = 3  # same size as PIL's default 6 on renders, half the time
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
-
-
-def view_column(yaw: float) -> str:
-    """Prepared-table column of a view: ``view_-30``, ``view_0``, ``view_30``, ``view_12.5``."""
-    return f"view_{float(yaw):g}"
-
-
-def mask_column(yaw: float) -> str:
-    """Prepared-table column of a view's AU mask file (``masks=True`` only)."""
-    return f"mask_{float(yaw):g}"
 
 
 def sample_frames(frames: Sequence[Path], count: int | None) -> list[Path]:

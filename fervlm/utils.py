@@ -117,10 +117,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def data_kind(datasets: str | list[str]) -> str:
-    """``"synthetic"`` when every named experiment dataset is a generated one (``synthetic_*``), else
-    ``"real"``; ``""`` for no name. Results tables use it so a synthetic number is never read as a
-    benchmark result."""
+    """``"synthetic"`` when every named experiment dataset is a generated one, else ``"real"``; ``""`` for no
+    name. Results tables use it so a synthetic number is never read as a benchmark result.
+
+    Whether one dataset is generated is decided by the one rule, `fervlm.experiments.is_synthetic`.
+    """
+    # Imported here: fervlm.experiments imports fervlm.prepare, which imports this module.
+    from fervlm.experiments import is_synthetic
+
     names = [datasets] if isinstance(datasets, str) else list(datasets)
     if not names:
         return ""
-    return "synthetic" if all(n.startswith("synthetic") for n in names) else "real"
+    return "synthetic" if all(is_synthetic(n) for n in names) else "real"

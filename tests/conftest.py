@@ -22,7 +22,7 @@ TINY_SMILE = dict(
 @pytest.fixture(scope="session")
 def tiny_smile_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """Train the tiny fold once per test process: (index csv, outputs root, fold folder). Read-only."""
-    from fervlm.data import make_toy_table
+    from fervlm.benchmarks.toy import make_toy_table
     from fervlm.train import fit_fold
 
     root = tmp_path_factory.mktemp("tiny_smile")

@@ -225,7 +225,7 @@ def test_input_kinds_have_distinct_labels_and_switching_keeps_the_example(monkey
 @pytest.fixture(scope="module")
 def micro_front_run(tmp_path_factory):
     """A 1-epoch single-view (front) SMILE-VLM fold on 4DME's five micro-expression classes."""
-    from fervlm.data import make_toy_table
+    from fervlm.benchmarks.toy import make_toy_table
     from fervlm.synth import MICRO_CLASSES
     from fervlm.train import fit_fold
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from fervlm.benchmarks.toy import make_toy_table
 from fervlm.data import (
     FERDataModule,
     GlobalBatchSampler,
     MultiviewDataset,
     load_table,
-    make_toy_table,
     resolve_view_columns,
 )
 
@@ -113,12 +113,3 @@ def test_datamodule_drops_last_and_serves_plain_splits(toy):
     assert sum(len(b["index"]) for b in test) == 4
     plain = torch.cat([b["index"] for b in dm.plain_dataloader("train")])
     assert plain.tolist() == list(range(20))
-
-
-def test_load_table_errors_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"missing\.csv"):
-        load_table(tmp_path / "missing.csv")
-    bad = tmp_path / "bad.csv"
-    bad.write_text("sample_id,label\na,anger\n")
-    with pytest.raises(ValueError, match="view_<yaw>"):
-        load_table(bad)

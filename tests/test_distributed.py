@@ -277,7 +277,7 @@ def _pseudo_worker(r: int, port: int, out_dir: str, index: str) -> None:
 
 @pytest.mark.ddp
 def test_pseudo_labels_are_clustered_once_and_identical_on_every_rank(tmp_path: Path) -> None:
-    from fervlm.data import make_toy_table
+    from fervlm.benchmarks.toy import make_toy_table
 
     index = str(make_toy_table(tmp_path / "toy", n_subjects=4, size=16))
     mp.spawn(_pseudo_worker, args=(free_port(), str(tmp_path), index), nprocs=WORLD, join=True)

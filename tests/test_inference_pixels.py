@@ -1,4 +1,4 @@
-"""fervlm.inference_pixels: the fitted pixel baseline in the app's model list, reloaded, and on the page."""
+"""fervlm.inference.pixels: the fitted pixel baseline in the app's model list, reloaded, and on the page."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from fervlm.data import make_toy_table
+from fervlm.benchmarks.toy import make_toy_table
 from fervlm.inference import InputError, example_mesh, find_runs, load_predictor, views_from_mesh
-from fervlm.inference_pixels import PixelsPredictor
+from fervlm.inference.pixels import PixelsPredictor
 from fervlm.methods.pixels import PIXELS_FILE
 from fervlm.train import fit_fold, fold_dir
 

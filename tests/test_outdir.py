@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import fervlm.outdir
+from fervlm.benchmarks.toy import make_toy_table
 from fervlm.cli import main
-from fervlm.data import make_toy_table
 from fervlm.outdir import describe_oserror, ensure_writable
 
 REPO = Path(__file__).resolve().parents[1]

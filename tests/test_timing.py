@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from fervlm.data import make_toy_table
+from fervlm.benchmarks.toy import make_toy_table
 from fervlm.timing import COLUMNS, hardware_info, measure_timings, read_timings, speedup_table
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 
+from fervlm.benchmarks.toy import make_toy_table
 from fervlm.cli import main as cli_main
-from fervlm.data import make_toy_table
 from fervlm.evaluate import read_metrics
 from fervlm.methods import TrainConfig
 from fervlm.train import fit_fold, fold_dir, run_cv

@@ -11,9 +11,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from fervlm.benchmarks.toy import make_toy_table
 from fervlm.checkpoints import usable_checkpoint
 from fervlm.cli import main as cli_main
-from fervlm.data import make_toy_table
 from fervlm.train import fit_fold, fold_dir, run_cv
 
 BASE = dict(backbone="fervlm-tiny", batch_size=8, folds=3, num_workers=0, epochs=2, lr=1e-3, augment="mixed")

@@ -42,7 +42,7 @@ def bench_data(
         backbone: open_clip architecture; the images are loaded at its input size.
         batch_size: samples per batch.
         views: views per sample (1–3).
-        n_subjects: toy subjects (6 samples each, `fervlm.data.make_toy_table`).
+        n_subjects: toy subjects (6 samples each, `fervlm.benchmarks.toy.make_toy_table`).
         num_workers: loader workers (None: `fervlm.data.default_num_workers`).
         batches: timed batches per measurement (after one warm-up batch).
         seed: seed of the table, the model and the loader.
@@ -52,8 +52,9 @@ def bench_data(
         ``loader_images_per_s``, ``step_samples_per_s``, ``fed_samples_per_s``, ``stall`` and
         ``keeps_up`` (loader rate ≥ step rate).
     """
+    from fervlm.benchmarks.toy import make_toy_table
     from fervlm.benchmarks.train import TRAINED
-    from fervlm.data import FERDataModule, load_table, make_toy_table, normalization_of
+    from fervlm.data import FERDataModule, load_table, normalization_of
     from fervlm.methods.config import load_config
     from fervlm.methods.factory import build_method
 

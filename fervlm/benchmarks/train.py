@@ -66,7 +66,8 @@ def make_batch(method: Any, batch_size: int, views: int, size: int, seed: int = 
 def _method_for(
     method: str, backbone: str, batch_size: int, views: int, folder: str, **overrides: Any
 ) -> Any:
-    from fervlm.data import load_table, make_toy_table
+    from fervlm.benchmarks.toy import make_toy_table
+    from fervlm.data import load_table
     from fervlm.methods.config import load_config
     from fervlm.methods.factory import build_method
 

@@ -23,17 +23,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import pandas as pd
-
     from fervlm.folds import folds_summary, save_folds, subject_kfold
     from fervlm.outdir import ensure_writable
+    from fervlm.tables import read_index
 
     ensure_writable(Path(args.out).parent)
     index_path = Path(args.index)
     if not index_path.is_file():
         raise FileNotFoundError(f"--index {index_path}: no such file")
-    # Identifiers are strings ("F001", "0001"): keep them as written, and "" for unknown.
-    index = pd.read_csv(index_path, dtype={"subject": str, "sample_id": str}, keep_default_na=False)
+    index = read_index(index_path)  # identifiers stay as written ("F001", "0001"), "" for unknown
     try:
         folds = subject_kfold(index, k=args.k, seed=args.seed)
     except ValueError as exc:

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from fervlm.experiments import dataset_spec
-from fervlm.prepare import sample_frames, view_column
+from fervlm.prepare import sample_frames
 from fervlm.render import MODES
+from fervlm.tables import view_column
 from fervlm.viewpoints import view_name
 
 

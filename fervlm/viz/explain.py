@@ -269,7 +269,7 @@ def load_explain_set(
         ValueError: the table has no ``mask_<yaw>`` column (prepare with ``masks=True``) or a row has none.
     """
     from fervlm.data import MultiviewDataset, load_table, normalization_of
-    from fervlm.prepare import mask_column
+    from fervlm.tables import mask_column
 
     table, root = load_table(index_csv)
     rows = np.asarray(rows, dtype=np.int64)

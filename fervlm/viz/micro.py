@@ -157,7 +157,7 @@ def plot_dynamic_images(
     from matplotlib.figure import Figure
     from PIL import Image
 
-    from fervlm.prepare import view_column
+    from fervlm.tables import view_column
     from fervlm.viewpoints import view_name
 
     rng = np.random.default_rng(seed)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fervlm.experiments import DATASETS
+from fervlm.experiments import DATASETS, is_synthetic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -112,7 +112,7 @@ def data_label(dataset: str) -> str:
     spec = DATASETS.get(dataset)
     if spec is None:
         return f"{dataset} (unknown dataset)"
-    if spec.is_synthetic:
+    if is_synthetic(dataset):
         return f"{spec.description} — synthetic, NOT the benchmark"
     return f"{spec.description} (the benchmark)"
 

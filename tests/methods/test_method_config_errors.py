@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fervlm.benchmarks.toy import make_toy_table
 from fervlm.cli import main
-from fervlm.data import make_toy_table
 from fervlm.methods.config import load_config
 
 

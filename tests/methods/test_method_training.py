@@ -9,7 +9,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from fervlm.data import FERDataModule, MultiviewDataset, load_table, make_toy_table
+from fervlm.benchmarks.toy import make_toy_table
+from fervlm.data import FERDataModule, MultiviewDataset, load_table
 from fervlm.losses import total_loss
 from fervlm.methods import AffectVLM, LinearProbe, MultiviewVLM, SmileVLM, TrainConfig, ZeroShot, build_method
 

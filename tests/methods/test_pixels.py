@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from fervlm.benchmarks.toy import make_toy_table
 from fervlm.cli import main as cli_main
-from fervlm.data import make_toy_table
 from fervlm.evaluate import read_metrics
 from fervlm.methods import TrainConfig
 from fervlm.methods.pixels import PIXELS_FILE, PixelsModel, fit_pixels, grey_features

@@ -2,8 +2,8 @@
 
 A fold of the pixel baseline keeps its fitted pipeline in ``fold-KK/pixels.npz`` (plain arrays). The
 app lists it beside the trained checkpoints (`fervlm.inference.find_runs`) and
-`fervlm.inference.load_predictor` hands such a folder to :func:`load_pixels_predictor`, so the page can
-show what a classical pixel model says about the same sample. :class:`PixelsPredictor` has the
+`fervlm.inference.load_predictor` hands such a folder to :func:`load_pixels_predictor`, so the page
+can show what a classical pixel model says about the same sample. :class:`PixelsPredictor` has the
 interface of `fervlm.inference.Predictor` where the app uses it, except what needs a network: there are
 no prompts (no nearest prompts) and **no Grad-CAM** (no convolutional or attention layers to take
 gradients of; ``explainable`` is False and :meth:`PixelsPredictor.gradcam` says so).
@@ -15,8 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fervlm.inference import InputError, Prediction, Predictor, _read_json, _yaw_of
+from fervlm.inference.predictor import Prediction, Predictor
+from fervlm.inference.runs import _read_json
+from fervlm.inference.uploads import InputError
 from fervlm.methods.pixels import PIXELS_FILE, PixelsModel, grey_features
+from fervlm.viewpoints import yaw_of
 
 __all__ = ["PixelsPredictor", "load_pixels_predictor", "pixels_label", "pixels_model_path"]
 
@@ -51,7 +54,7 @@ class PixelsPredictor(Predictor):
         self.source = source
         self.trained = True
         self.prompts, self.prompt_classes = [], []
-        self.yaws = [_yaw_of(v) for v in model.views]
+        self.yaws = [yaw_of(v) for v in model.views]
         self.image_size = int(model.size)
 
     @property

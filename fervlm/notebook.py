@@ -23,12 +23,13 @@ import json
 import logging
 import os
 import random
-import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+
+from fervlm.typecheck import matches, type_name
 
 C = TypeVar("C")
 
@@ -67,34 +68,6 @@ def use_project_root() -> Path:
     return cwd
 
 
-def _matches(value: Any, annotation: Any) -> bool:
-    """Whether `value` fits a simple annotation (str, int, float, bool, list[...], X | None, Literal)."""
-    if annotation is Any:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(annotation))
-    if origin is typing.Literal:
-        return value in typing.get_args(annotation)
-    if annotation is type(None):
-        return value is None
-    if origin in (list, tuple):
-        args = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)):
-            return False
-        inner = args[0] if args else Any
-        return all(_matches(v, inner) for v in value)
-    if origin is dict:
-        return isinstance(value, dict)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(annotation, type):
-        return isinstance(value, annotation)
-    return True
-
-
 def validate_params(config_cls: type[C], **params: Any) -> C:
     """Build `config_cls` (a dataclass) from a notebook's parameters, checking names and types.
 
@@ -118,8 +91,8 @@ def validate_params(config_cls: type[C], **params: Any) -> C:
         raise ValueError(f"unknown notebook parameter(s) {unknown}; known: {sorted(fields)}")
     hints = typing.get_type_hints(config_cls)
     for name, value in params.items():
-        if not _matches(value, hints.get(name, Any)):
-            raise ValueError(f"parameter {name}={value!r}: expected {hints[name]}")
+        if not matches(value, hints.get(name, Any)):
+            raise ValueError(f"parameter {name}={value!r}: expected {type_name(hints[name])}")
     return config_cls(**params)
 
 
@@ -194,7 +167,8 @@ def profile_defaults(
     Per-item values (`ITEM_PARAMETERS`: the output folder, the dataset/method dimension) are left out, except
     ``dataset_root``, given when `dataset` is named and the profile has a root for it.
     """
-    from fervlm.runs import _item_parameters, load_profile
+    from fervlm.runs.plan import _item_parameters
+    from fervlm.runs.profiles import load_profile
 
     prof = load_profile(profile)
     declared = list(declared)

@@ -52,8 +52,8 @@ def bench_data(
         ``loader_images_per_s``, ``step_samples_per_s``, ``fed_samples_per_s``, ``stall`` and
         ``keeps_up`` (loader rate ≥ step rate).
     """
-    from fervlm.benchmarks.train import TRAINED
     from fervlm.data import FERDataModule, load_table, make_toy_table, normalization_of
+    from fervlm.method_names import TRAINED_METHODS as TRAINED
     from fervlm.methods.config import load_config
     from fervlm.methods.factory import build_method
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from fervlm.method_names import METHOD_NAMES, TRAINED_METHODS
+
 __all__ = [
     "METHOD_NAMES",
     "PAPER_PROFILE",
@@ -32,9 +34,6 @@ __all__ = [
     "parse_set",
 ]
 
-METHOD_NAMES = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe", "pixels")
-#: Methods trained with batch-wide losses (need >= 2 samples per global batch).
-TRAINED_METHODS = ("affectvlm", "multiviewvlm", "smilevlm")
 #: Loss-term names each method's loss accepts in ``disabled_losses`` (ablations).
 LOSS_TERMS = {
     "affectvlm": ("align", "mc", "mt"),

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from fervlm.experiments import dataset_spec
+from fervlm.method_names import TRAINED_METHODS
 
 __all__ = ["TimingNotebookConfig", "epoch_time_figure", "hardware_table", "speedup_figure"]
 
@@ -38,7 +39,7 @@ class TimingNotebookConfig:
 
     def __post_init__(self) -> None:
         dataset_spec(self.dataset)
-        if self.timed_method not in ("affectvlm", "multiviewvlm", "smilevlm"):
+        if self.timed_method not in TRAINED_METHODS:
             raise ValueError(
                 f"timed_method={self.timed_method!r}: timing needs a trained method "
                 "(affectvlm, multiviewvlm, smilevlm)"

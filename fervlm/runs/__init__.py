@@ -52,6 +52,8 @@ from fervlm.runs.profiles import (
     Profile,
     load_profile,
     profile_path,
+    quick_default,
+    shipped_profiles,
     validate_profile,
 )
 from fervlm.runs.provenance import (
@@ -82,9 +84,11 @@ __all__ = [
     "plan_sweep",
     "plan_table",
     "profile_path",
+    "quick_default",
     "read_status",
     "resolve_kernel",
     "run_item",
+    "shipped_profiles",
     "summarize",
     "sweep",
     "validate_profile",

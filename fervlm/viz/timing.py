@@ -14,6 +14,7 @@ import pandas as pd
 
 from fervlm.experiments import dataset_spec
 from fervlm.method_names import TRAINED_METHODS
+from fervlm.runs.profiles import quick_default
 
 __all__ = ["TimingNotebookConfig", "epoch_time_figure", "hardware_table", "speedup_figure"]
 
@@ -29,12 +30,12 @@ class TimingNotebookConfig:
     devices_list: list[int] = field(default_factory=lambda: [1, 2])
     batch_sizes: list[int] = field(default_factory=lambda: [16, 32])
     timing_epochs: int = 3
-    image_size: int = 96
-    views: list[float] = field(default_factory=lambda: [-30, 0, 30])
-    backbone: str = "fervlm-quick"
-    accelerator: str = "auto"
-    synthetic_subjects: int = 20
-    seed: int = 0
+    image_size: int = field(default_factory=quick_default("image_size"))
+    views: list[float] = field(default_factory=quick_default("views"))
+    backbone: str = field(default_factory=quick_default("backbone"))
+    accelerator: str = field(default_factory=quick_default("accelerator"))
+    synthetic_subjects: int = field(default_factory=quick_default("synthetic_subjects"))
+    seed: int = field(default_factory=quick_default("seed"))
     output_dir: str = "outputs/quick/06_distributed_timing"
 
     def __post_init__(self) -> None:

@@ -64,7 +64,7 @@ def test_profiles_yaml_and_sets_apply_in_order(tmp_path):
     # Per-method profile adjustments apply unless a value is given explicitly.
     assert load_config(profile="quick", method="smilevlm").epochs == 10
     assert load_config(profile="quick", method="affectvlm").epochs == load_profile("quick").training["epochs"]
-    with pytest.raises(ValueError, match="profile='fast'.*paper, quick"):
+    with pytest.raises(ValueError, match=r"profile='fast'.*paper, quick"):
         load_config(profile="fast")
     with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml")

@@ -24,6 +24,7 @@ import logging
 import os
 import random
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,6 +95,37 @@ def validate_params(config_cls: type[C], **params: Any) -> C:
         if not matches(value, hints.get(name, Any)):
             raise ValueError(f"parameter {name}={value!r}: expected {type_name(hints[name])}")
     return config_cls(**params)
+
+
+def start_notebook(config_cls: type[C], namespace: Mapping[str, Any]) -> C:
+    """Everything a notebook does between its ``parameters`` cell and its first step, in one call.
+
+    ``cfg = start_notebook(TrainingNotebookConfig, globals())`` reads the names the ``parameters`` cell
+    declares (its annotated assignments, ``namespace["__annotations__"]``: papermill's injected cell assigns
+    without annotations, so it changes the values but not the list) with their current values, validates
+    them into `config_cls` (`validate_params`: unknown names and wrong types are errors), seeds everything
+    (`setup`) and creates ``cfg.output_dir``. The parameters are thus listed once, in the parameters cell.
+
+    Args:
+        config_cls: the notebook's config dataclass (with ``seed`` and ``output_dir`` fields).
+        namespace: the notebook's global namespace, ``globals()``.
+
+    Returns:
+        The config instance.
+
+    Raises:
+        ValueError: no parameters were declared in `namespace`, or `validate_params` refuses them.
+    """
+    declared = namespace.get("__annotations__") or {}
+    if not declared:
+        raise ValueError(
+            "start_notebook: no typed parameters in this namespace; run the cell tagged 'parameters' "
+            "(``name: type = value`` lines) first and pass globals()"
+        )
+    cfg = validate_params(config_cls, **{name: namespace[name] for name in declared if name in namespace})
+    setup(int(getattr(cfg, "seed", 0)))
+    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)  # type: ignore[attr-defined]
+    return cfg
 
 
 def setup(seed: int = 0, quiet: bool = True) -> None:
@@ -180,12 +212,18 @@ def profile_defaults(
 
 
 def profile_mismatches(path: str | Path, profile: str = "quick") -> dict[str, tuple[Any, Any]]:
-    """Parameters whose notebook default is not the profile's: ``name -> (cell value, profile value)``."""
+    """Parameters whose notebook default is not the profile's: ``name -> (cell value, profile value)``.
+
+    The notebook's own parameters (`fervlm.runs.own_parameters`) are left out: the sweep never sets them.
+    """
     import nbformat
+
+    from fervlm.runs.plan import own_parameters
 
     path = Path(path)
     cell = _parameters_cell(nbformat.read(path, as_version=4), path)
-    found = _assignments(cell.source)
+    own = own_parameters(path)
+    found = {name: spot for name, spot in _assignments(cell.source).items() if name not in own}
     dataset = found.get("dataset", (0, 0, 0, None))[3]
     wanted = profile_defaults(found, profile, dataset=dataset if isinstance(dataset, str) else None)
     return {name: (found[name][3], value) for name, value in wanted.items() if found[name][3] != value}

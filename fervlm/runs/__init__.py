@@ -44,7 +44,16 @@ Notebook ↔ sweep contract (every notebook in `notebooks/` follows it):
 from fervlm.runs.aggregate import aggregate_results
 from fervlm.runs.execute import ensure_profile_prior, run_item, summarize, sweep
 from fervlm.runs.kernel import resolve_kernel
-from fervlm.runs.plan import NOTEBOOK_GLOB, ItemResult, RunItem, list_notebooks, plan_sweep, plan_table
+from fervlm.runs.plan import (
+    NOTEBOOK_GLOB,
+    ItemResult,
+    RunItem,
+    list_notebooks,
+    own_parameters,
+    plan_sweep,
+    plan_table,
+    sweep_parameters,
+)
 from fervlm.runs.profiles import (
     KNOWN_METHODS,
     PARAMS_DIR,
@@ -81,6 +90,7 @@ __all__ = [
     "is_finished",
     "list_notebooks",
     "load_profile",
+    "own_parameters",
     "plan_sweep",
     "plan_table",
     "profile_path",
@@ -91,6 +101,7 @@ __all__ = [
     "shipped_profiles",
     "summarize",
     "sweep",
+    "sweep_parameters",
     "validate_profile",
     "write_run_info",
 ]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,9 +17,62 @@ from fervlm.runs.profiles import KNOWN_METHODS, REPO_ROOT, Profile, load_profile
 from fervlm.runs.provenance import changed_parameters, read_status
 from fervlm.utils import data_kind
 
-__all__ = ["NOTEBOOK_GLOB", "ItemResult", "RunItem", "list_notebooks", "plan_sweep", "plan_table"]
+__all__ = [
+    "NOTEBOOK_GLOB",
+    "ItemResult",
+    "RunItem",
+    "list_notebooks",
+    "own_parameters",
+    "plan_sweep",
+    "plan_table",
+    "sweep_parameters",
+]
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+#: Parameters every notebook declares and the sweep always sets (contract point 1).
+REQUIRED_PARAMETERS = ("output_dir", "profile")
+
+
+def own_parameters(path: str | os.PathLike[str]) -> list[str]:
+    """The parameters a notebook keeps for itself: the sweep never sets them, nor expands over them.
+
+    A notebook lists them in its metadata, ``{"fervlm": {"own_parameters": ["method"]}}``, when one of its
+    parameters has the name of a profile key (or of a sweep dimension) but another meaning there:
+    notebook 06 times one ``method`` whatever the profile's ``methods``; notebook 08 runs on its own
+    micro-expression ``dataset``. Absent: none (every declared parameter the profile offers is set).
+
+    Raises:
+        ValueError: the metadata is not a list of names (the message names the file).
+    """
+    path = Path(path)
+    meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("fervlm", {})
+    own = meta.get("own_parameters", []) if isinstance(meta, dict) else None
+    if not isinstance(own, list) or not all(isinstance(n, str) for n in own):
+        raise ValueError(
+            f"{path}: metadata fervlm.own_parameters must be a list of parameter names, got {own!r}"
+        )
+    return list(own)
+
+
+def sweep_parameters(path: str | os.PathLike[str]) -> list[str]:
+    """The parameters the sweep may set in a notebook: those its ``parameters`` cell declares
+    (`papermill.inspect_notebook`), less its `own_parameters`.
+
+    Raises:
+        ValueError: an own parameter that the cell does not declare, or one the sweep must set
+            (`REQUIRED_PARAMETERS`).
+    """
+    import papermill
+
+    declared = list(papermill.inspect_notebook(str(path)))
+    own = own_parameters(path)
+    undeclared = [n for n in own if n not in declared]
+    if undeclared:
+        raise ValueError(f"{path}: own_parameters {undeclared} are not declared in its parameters cell")
+    required = [n for n in own if n in REQUIRED_PARAMETERS]
+    if required:
+        raise ValueError(f"{path}: own_parameters {required}: the sweep always sets these")
+    return [n for n in declared if n not in own]
 
 
 @dataclass
@@ -133,8 +187,6 @@ def plan_sweep(
     Raises:
         ValueError: an unknown notebook, dataset or method, or a notebook without `output_dir` parameter.
     """
-    import papermill
-
     profile = load_profile(profile)
     datasets = list(datasets) if datasets else list(profile.datasets)
     methods = list(methods) if methods else list(profile.methods)
@@ -164,7 +216,7 @@ def plan_sweep(
 
     items: list[RunItem] = []
     for path in selected:
-        declared = list(papermill.inspect_notebook(str(path)))
+        declared = sweep_parameters(path)
         if "output_dir" not in declared:
             raise ValueError(f"{path}: the parameters cell declares no output_dir (declared: {declared})")
         ds_axis: list[str | None] = list(datasets) if "dataset" in declared else [None]

@@ -1,8 +1,9 @@
 """Small helpers every notebook uses: validate the `parameters` cell, set seeds, save figures.
 
 docs/design.md, "Notebooks teach": one setup cell, a typed `parameters` cell (papermill overrides it), then a
-cell that validates the values into a config dataclass — unknown names and wrongly typed values are errors
-raised there, before any work starts, not halfway through a run.
+cell whose first line, ``cfg = start_notebook(Config, globals())``, validates the declared values into a
+config dataclass — unknown names and wrongly typed values are errors raised there, before any work starts, not
+halfway through a run — seeds everything and creates the output folder.
 
 Two promises hold however a notebook is started (`make lab`, papermill, `fervlm sweep`):
 

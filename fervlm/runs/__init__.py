@@ -14,12 +14,16 @@ Notebook ↔ sweep contract (every notebook in `notebooks/` follows it):
    that works on one method declares ``method: str``. It may declare any `Profile` field under the same
    name (``backbone``, ``weights``, ``epochs``, ``run_folds``, ``dataset_roots``, …) and these derived ones:
    ``dataset_root`` (the profile's `dataset_roots[dataset]`) and ``data_kind`` (``"synthetic"`` when the
-   dataset name starts with ``synthetic``, else ``"real"``).
-2. The sweep reads the declared names with `papermill.inspect_notebook` and expands each notebook into the
-   cartesian product of the dimensions it declares: ``dataset`` → the profile's datasets, ``method`` → the
-   profile's methods; a notebook declaring neither runs once. It passes ONLY declared parameters; the
-   others keep the notebook's defaults. ``--folds`` reaches the notebooks as ``run_folds`` (folds are not a
-   sweep dimension: a notebook runs its folds itself, e.g. through `fervlm.train.run_cv`, and resumes them).
+   dataset name starts with ``synthetic``, else ``"real"``). A parameter whose name is a profile key but
+   whose meaning is the notebook's own (notebook 06 times one ``method``; notebook 08 runs on its own
+   ``dataset``) keeps its natural name and is listed in the notebook's metadata,
+   ``{"fervlm": {"own_parameters": ["method"]}}``: the sweep never sets it (`own_parameters`).
+2. The sweep reads the declared names with `papermill.inspect_notebook`, less the own parameters
+   (`sweep_parameters`), and expands each notebook into the cartesian product of the dimensions it declares:
+   ``dataset`` → the profile's datasets, ``method`` → the profile's methods; a notebook declaring neither
+   runs once. It passes ONLY those parameters; the others keep the notebook's defaults. ``--folds`` reaches
+   the notebooks as ``run_folds`` (folds are not a sweep dimension: a notebook runs its folds itself, e.g.
+   through `fervlm.train.run_cv`, and resumes them).
 3. Item ``(notebook, dataset, method)`` runs into ``<root>/<profile>/<notebook>/<dataset>/<method>/``
    (levels the notebook does not declare are left out), which holds:
 

@@ -1,8 +1,9 @@
 """Small helpers every notebook uses: validate the `parameters` cell, set seeds, save figures.
 
 docs/design.md, "Notebooks teach": one setup cell, a typed `parameters` cell (papermill overrides it), then a
-cell that validates the values into a config dataclass — unknown names and wrongly typed values are errors
-raised there, before any work starts, not halfway through a run.
+cell whose first line, ``cfg = start_notebook(Config, globals())``, validates the declared values into a
+config dataclass — unknown names and wrongly typed values are errors raised there, before any work starts, not
+halfway through a run — seeds everything and creates the output folder.
 
 Two promises hold however a notebook is started (`make lab`, papermill, `fervlm sweep`):
 
@@ -23,12 +24,14 @@ import json
 import logging
 import os
 import random
-import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+
+from fervlm.typecheck import matches, type_name
 
 C = TypeVar("C")
 
@@ -67,34 +70,6 @@ def use_project_root() -> Path:
     return cwd
 
 
-def _matches(value: Any, annotation: Any) -> bool:
-    """Whether `value` fits a simple annotation (str, int, float, bool, list[...], X | None, Literal)."""
-    if annotation is Any:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(annotation))
-    if origin is typing.Literal:
-        return value in typing.get_args(annotation)
-    if annotation is type(None):
-        return value is None
-    if origin in (list, tuple):
-        args = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)):
-            return False
-        inner = args[0] if args else Any
-        return all(_matches(v, inner) for v in value)
-    if origin is dict:
-        return isinstance(value, dict)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(annotation, type):
-        return isinstance(value, annotation)
-    return True
-
-
 def validate_params(config_cls: type[C], **params: Any) -> C:
     """Build `config_cls` (a dataclass) from a notebook's parameters, checking names and types.
 
@@ -118,9 +93,40 @@ def validate_params(config_cls: type[C], **params: Any) -> C:
         raise ValueError(f"unknown notebook parameter(s) {unknown}; known: {sorted(fields)}")
     hints = typing.get_type_hints(config_cls)
     for name, value in params.items():
-        if not _matches(value, hints.get(name, Any)):
-            raise ValueError(f"parameter {name}={value!r}: expected {hints[name]}")
+        if not matches(value, hints.get(name, Any)):
+            raise ValueError(f"parameter {name}={value!r}: expected {type_name(hints[name])}")
     return config_cls(**params)
+
+
+def start_notebook(config_cls: type[C], namespace: Mapping[str, Any]) -> C:
+    """Everything a notebook does between its ``parameters`` cell and its first step, in one call.
+
+    ``cfg = start_notebook(TrainingNotebookConfig, globals())`` reads the names the ``parameters`` cell
+    declares (its annotated assignments, ``namespace["__annotations__"]``: papermill's injected cell assigns
+    without annotations, so it changes the values but not the list) with their current values, validates
+    them into `config_cls` (`validate_params`: unknown names and wrong types are errors), seeds everything
+    (`setup`) and creates ``cfg.output_dir``. The parameters are thus listed once, in the parameters cell.
+
+    Args:
+        config_cls: the notebook's config dataclass (with ``seed`` and ``output_dir`` fields).
+        namespace: the notebook's global namespace, ``globals()``.
+
+    Returns:
+        The config instance.
+
+    Raises:
+        ValueError: no parameters were declared in `namespace`, or `validate_params` refuses them.
+    """
+    declared = namespace.get("__annotations__") or {}
+    if not declared:
+        raise ValueError(
+            "start_notebook: no typed parameters in this namespace; run the cell tagged 'parameters' "
+            "(``name: type = value`` lines) first and pass globals()"
+        )
+    cfg = validate_params(config_cls, **{name: namespace[name] for name in declared if name in namespace})
+    setup(int(getattr(cfg, "seed", 0)))
+    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)  # type: ignore[attr-defined]
+    return cfg
 
 
 def setup(seed: int = 0, quiet: bool = True) -> None:
@@ -194,7 +200,8 @@ def profile_defaults(
     Per-item values (`ITEM_PARAMETERS`: the output folder, the dataset/method dimension) are left out, except
     ``dataset_root``, given when `dataset` is named and the profile has a root for it.
     """
-    from fervlm.runs import _item_parameters, load_profile
+    from fervlm.runs.plan import _item_parameters
+    from fervlm.runs.profiles import load_profile
 
     prof = load_profile(profile)
     declared = list(declared)
@@ -206,12 +213,18 @@ def profile_defaults(
 
 
 def profile_mismatches(path: str | Path, profile: str = "quick") -> dict[str, tuple[Any, Any]]:
-    """Parameters whose notebook default is not the profile's: ``name -> (cell value, profile value)``."""
+    """Parameters whose notebook default is not the profile's: ``name -> (cell value, profile value)``.
+
+    The notebook's own parameters (`fervlm.runs.own_parameters`) are left out: the sweep never sets them.
+    """
     import nbformat
+
+    from fervlm.runs.plan import own_parameters
 
     path = Path(path)
     cell = _parameters_cell(nbformat.read(path, as_version=4), path)
-    found = _assignments(cell.source)
+    own = own_parameters(path)
+    found = {name: spot for name, spot in _assignments(cell.source).items() if name not in own}
     dataset = found.get("dataset", (0, 0, 0, None))[3]
     wanted = profile_defaults(found, profile, dataset=dataset if isinstance(dataset, str) else None)
     return {name: (found[name][3], value) for name, value in wanted.items() if found[name][3] != value}

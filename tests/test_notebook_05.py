@@ -132,7 +132,7 @@ def test_notebook_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
             run_folds=[0],
             backbone="fervlm-tiny",
             batch_size=8,
-            ablated_methods=["affectvlm"],
+            methods=["affectvlm"],
             variants=["no-mc", "front"],
         ),
     )

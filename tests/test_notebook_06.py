@@ -23,10 +23,10 @@ def test_source_notebook_is_clean_and_parameterised() -> None:
         "profile: str",
         "dataset: str",
         "dataset_root: str",
-        "timed_method: str",
+        "method: str",
         "devices_list: list",
         "batch_sizes: list",
-        "timing_epochs: int",
+        "epochs: int",
         "accelerator: str",
         "output_dir: str",
     ):
@@ -37,9 +37,9 @@ def test_config_rejects_bad_values() -> None:
     from fervlm.viz.timing import TimingNotebookConfig
 
     with pytest.raises(ValueError, match="epochs"):
-        TimingNotebookConfig(timing_epochs=1)
+        TimingNotebookConfig(epochs=1)
     with pytest.raises(ValueError, match="zeroshot"):
-        TimingNotebookConfig(timed_method="zeroshot")
+        TimingNotebookConfig(method="zeroshot")
     with pytest.raises(ValueError, match="devices_list"):
         TimingNotebookConfig(devices_list=[0])
 
@@ -54,7 +54,7 @@ def test_notebook_runs_with_papermill(tmp_path, monkeypatch) -> None:
         parameters={
             "devices_list": [1],
             "batch_sizes": [8],
-            "timing_epochs": 2,
+            "epochs": 2,
             "backbone": "fervlm-tiny",
             "synthetic_subjects": 4,
             "image_size": 32,

@@ -59,7 +59,7 @@ def test_notebook_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
         str(NOTEBOOK), str(tmp_path / "08.ipynb"), kernel_name="python3", cwd=str(tmp_path),
         progress_bar=False,
         parameters=dict(
-            output_dir=str(out), micro_root=str(tmp_path / "4dme"), synthetic_subjects=4, image_size=32,
+            output_dir=str(out), dataset_root=str(tmp_path / "4dme"), synthetic_subjects=4, image_size=32,
             epochs=1, k_folds=2, run_folds=[0], backbone="fervlm-tiny", batch_size=8,
         ),
     )

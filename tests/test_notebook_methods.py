@@ -262,11 +262,12 @@ def test_04_smilevlm_runs_and_shows_fusion_weights(smoke_root: Path) -> None:
 
 def test_zero_epochs_keep_each_methods_profile_default() -> None:
     # The sweep passes epochs=0 in the quick profile: every method keeps its own quick default.
-    from fervlm.methods.config import PROFILE_METHOD_OVERRIDES, QUICK_PROFILE
+    from fervlm.runs import load_profile
 
+    quick = load_profile("quick")
     cfg = TrainingNotebookConfig(epochs=0)
-    assert cfg.train_config("affectvlm").epochs == QUICK_PROFILE["epochs"]
-    assert cfg.train_config("smilevlm").epochs == PROFILE_METHOD_OVERRIDES["quick"]["smilevlm"]["epochs"]
+    assert cfg.train_config("affectvlm").epochs == quick.training["epochs"]
+    assert cfg.train_config("smilevlm").epochs == quick.method_training["smilevlm"]["epochs"]
     assert TrainingNotebookConfig(epochs=3).train_config("smilevlm").epochs == 3
     with pytest.raises(ValueError, match="epochs"):
         TrainingNotebookConfig(epochs=-1)

@@ -19,6 +19,7 @@ import pytest
 from fervlm.notebook import (
     profile_defaults,
     profile_mismatches,
+    start_notebook,
     sync_parameter_defaults,
     use_project_root,
     validate_params,
@@ -86,10 +87,32 @@ def test_validate_params_resolves_against_the_project_root(tmp_path, monkeypatch
     assert Path("outputs/quick/02_affectvlm").absolute() == root.resolve() / "outputs/quick/02_affectvlm"
 
 
+def test_start_notebook_reads_the_declared_parameters_once(tmp_path, monkeypatch) -> None:
+    from fervlm.viz.timing import TimingNotebookConfig
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out" / "06"
+    namespace = {"Path": Path, "method": "smilevlm", "epochs": 2, "output_dir": str(out), "seed": 3}
+    namespace["__annotations__"] = {"method": str, "epochs": int, "output_dir": str, "seed": int}
+    namespace["epochs"] = 4  # papermill's injected cell: a plain assignment after the parameters cell
+    cfg = start_notebook(TimingNotebookConfig, namespace)
+    assert (cfg.method, cfg.epochs, cfg.seed) == ("smilevlm", 4, 3) and out.is_dir()
+    namespace["__annotations__"]["epochz"] = int
+    namespace["epochz"] = 1
+    with pytest.raises(ValueError, match="epochz"):
+        start_notebook(TimingNotebookConfig, namespace)
+    namespace["__annotations__"] = {"epochs": int}
+    namespace["epochs"] = "4"
+    with pytest.raises(ValueError, match="epochs='4'"):
+        start_notebook(TimingNotebookConfig, namespace)
+    with pytest.raises(ValueError, match="parameters"):
+        start_notebook(TimingNotebookConfig, {"epochs": 4})
+
+
 @pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
 def test_parameters_are_validated_before_anything_else(path: Path) -> None:
-    """The cell after `parameters` starts with the call that moves to the project root (validate_params or
-    PromptsNotebookConfig.from_params): no path is used before it."""
+    """The cell after `parameters` starts with the one call that reads them and moves to the project root
+    (`fervlm.notebook.start_notebook`): no path is used before it, and no parameter is listed again."""
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     tagged = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
@@ -97,7 +120,10 @@ def test_parameters_are_validated_before_anything_else(path: Path) -> None:
     assert "Path(" not in before and "open(" not in before
     first_call = next(n for n in ast.walk(ast.parse(code[tagged + 1].source)) if isinstance(n, ast.Call))
     name = getattr(first_call.func, "id", None) or getattr(first_call.func, "attr", None)
-    assert name in ("validate_params", "from_params"), name
+    assert name == "start_notebook", name
+    declared = pm.inspect_notebook(str(path))
+    relisted = [n for n in declared if f"{n}={n}" in code[tagged + 1].source]
+    assert not relisted, f"parameters listed twice: {relisted}"
 
 
 @pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])

@@ -12,6 +12,8 @@ import nbformat
 import papermill as pm
 import pytest
 
+from fervlm.runs import own_parameters, sweep_parameters
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
@@ -25,6 +27,8 @@ def test_notebook_is_committed_clean_with_a_parameters_cell(path: Path) -> None:
     assert len(tagged) == 1
     declared = pm.inspect_notebook(str(path))
     assert "output_dir" in declared and "profile" in declared  # the sweep contract (fervlm.runs)
+    swept = sweep_parameters(path)  # raises for an own parameter the cell does not declare
+    assert set(swept) | set(own_parameters(path)) == set(declared)
     assert all(p["inferred_type_name"] != "None" for p in declared.values()), "type every parameter"
 
 

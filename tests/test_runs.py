@@ -22,9 +22,11 @@ from fervlm.runs import (
     git_hash,
     is_finished,
     load_profile,
+    own_parameters,
     plan_sweep,
     resolve_kernel,
     sweep,
+    sweep_parameters,
     write_run_info,
 )
 
@@ -203,6 +205,39 @@ def test_notebook_without_output_dir_is_rejected(tmp_path: Path) -> None:
     prof = Profile(name="p", notebooks_dir=str(nbs))
     with pytest.raises(ValueError, match="output_dir"):
         plan_sweep(prof, root=tmp_path / "o")
+
+
+def test_own_parameters_are_never_set_nor_expanded(tmp_path: Path) -> None:
+    """A notebook's own `method`/`methods`/`epochs` keep their natural names and their defaults."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    path = _notebook(
+        nbs / "01_own.ipynb",
+        'output_dir: str = "out"\nprofile: str = "quick"\nmethod: str = "smilevlm"\nmethods: list = []\n'
+        "epochs: int = 3\nseed: int = 0",
+        "pass",
+    )
+    prof = Profile(name="p", notebooks_dir=str(nbs), methods=["affectvlm", "zeroshot"], epochs=7, seed=4)
+    plain = plan_sweep(prof, root=tmp_path / "o")  # without the metadata: one item per method, all set
+    assert [it.method for it in plain] == ["affectvlm", "zeroshot"]
+    assert plain[0].parameters["epochs"] == 7 and plain[0].parameters["methods"] == ["affectvlm", "zeroshot"]
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["fervlm"] = {"own_parameters": ["method", "methods", "epochs"]}
+    nbformat.write(nb, path)
+    assert own_parameters(path) == ["method", "methods", "epochs"]
+    assert sweep_parameters(path) == ["output_dir", "profile", "seed"]
+    (item,) = plan_sweep(prof, root=tmp_path / "o")
+    assert item.method is None and item.output_dir == tmp_path / "o" / "p" / "01_own"
+    assert item.parameters == {"output_dir": str(item.output_dir), "profile": "p", "seed": 4}
+    for bad, match in (
+        (["nope"], "not declared"),
+        (["output_dir"], "always sets"),
+        ("method", "list of parameter names"),
+    ):
+        nb.metadata["fervlm"] = {"own_parameters": bad}
+        nbformat.write(nb, path)
+        with pytest.raises(ValueError, match=match):
+            plan_sweep(prof, root=tmp_path / "o")
 
 
 def test_dry_run_prints_the_plan(workspace: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:

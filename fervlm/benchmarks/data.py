@@ -53,8 +53,8 @@ def bench_data(
         ``keeps_up`` (loader rate ≥ step rate).
     """
     from fervlm.benchmarks.toy import make_toy_table
-    from fervlm.benchmarks.train import TRAINED
     from fervlm.data import FERDataModule, load_table, normalization_of
+    from fervlm.method_names import TRAINED_METHODS as TRAINED
     from fervlm.methods.config import load_config
     from fervlm.methods.factory import build_method
 

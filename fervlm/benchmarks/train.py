@@ -22,6 +22,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from fervlm.method_names import TRAINED_METHODS
+
 __all__ = [
     "add_arguments",
     "bench_train",
@@ -32,7 +34,8 @@ __all__ = [
     "make_batch",
 ]
 
-TRAINED = ("affectvlm", "multiviewvlm", "smilevlm")
+#: The methods a step benchmark can time (`fervlm.method_names`, the one list).
+TRAINED = TRAINED_METHODS
 
 
 def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:

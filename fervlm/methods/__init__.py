@@ -6,7 +6,7 @@
 from fervlm.methods.affectvlm import AffectVLM
 from fervlm.methods.base import FERMethod
 from fervlm.methods.baselines import LinearProbe, ZeroShot
-from fervlm.methods.config import METHOD_NAMES, PAPER_PROFILE, TrainConfig, load_config
+from fervlm.methods.config import METHOD_NAMES, TrainConfig, load_config, profile_training
 from fervlm.methods.factory import METHODS, build_method, resolve_classes
 from fervlm.methods.multiviewvlm import MultiviewVLM
 from fervlm.methods.pixels import PixelsBaseline
@@ -16,7 +16,6 @@ from fervlm.methods.smilevlm import SmileVLM
 __all__ = [
     "METHODS",
     "METHOD_NAMES",
-    "PAPER_PROFILE",
     "AffectVLM",
     "FERMethod",
     "LinearProbe",
@@ -28,5 +27,6 @@ __all__ = [
     "ZeroShot",
     "build_method",
     "load_config",
+    "profile_training",
     "resolve_classes",
 ]

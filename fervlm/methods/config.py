@@ -6,10 +6,10 @@ for batch-wide losses, a prompt source a method cannot use, ...) raise ``ValueEr
 parameter. Views are checked against the table in :func:`check_views_in_table` once the table is
 known.
 
-Field defaults are the papers' loss weights with small-machine trainer settings. Two profiles
-override them (:data:`PROFILES`, ``fervlm train --profile``): :data:`QUICK_PROFILE` (synthetic data,
-a tiny random backbone, 2-core CPU; the reasons for its values are next to it) and
-:data:`PAPER_PROFILE` (real data, pretrained ViT-B/16 on a GPU, lr 1e-4 as in the papers).
+Field defaults are the papers' loss weights with small-machine trainer settings. A profile overrides them
+(``fervlm train --profile``, :func:`profile_training`): ``quick`` (synthetic data, a tiny backbone, 2-core
+CPU) and ``paper`` (real data, pretrained ViT-B/16 on a GPU, lr 1e-4 as in the papers). Their values, and
+the reasons for them, are written once, in ``notebooks/params/<profile>.yaml``.
 """
 
 from __future__ import annotations
@@ -20,21 +20,18 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from fervlm.method_names import METHOD_NAMES, TRAINED_METHODS
+
 __all__ = [
     "METHOD_NAMES",
-    "PAPER_PROFILE",
-    "PROFILES",
-    "PROFILE_METHOD_OVERRIDES",
-    "QUICK_PROFILE",
+    "PROFILE_TRAIN_KEYS",
     "TrainConfig",
     "check_views_in_table",
     "load_config",
     "parse_set",
+    "profile_training",
 ]
 
-METHOD_NAMES = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe", "pixels")
-#: Methods trained with batch-wide losses (need >= 2 samples per global batch).
-TRAINED_METHODS = ("affectvlm", "multiviewvlm", "smilevlm")
 #: Loss-term names each method's loss accepts in ``disabled_losses`` (ablations).
 LOSS_TERMS = {
     "affectvlm": ("align", "mc", "mt"),
@@ -45,61 +42,37 @@ LOSS_TERMS = {
     "pixels": (),
 }
 
-#: The quick profile (synthetic data, 2-core CPU, 10 folds of one method in about 4 minutes), measured on
-#: the synthetic BU-3DFE Subset I. Why these values:
-#: * ``weights="facs"``: every method and baseline starts from the project's own vision-language prior
-#:   (`fervlm pretrain`, both towers trained CLIP-style on FACS-captioned synthetic faces whose identities
-#:   are disjoint from the evaluation sets), the role CLIP plays in the papers; ``weights=none`` is the
-#:   "random prior" ablation (notebook 05).
-#: * ``fervlm-tiny-rn`` (a tiny ModifiedResNet): trained from random weights it learns the synthetic
-#:   expressions within ~100 steps, while the tiny ViTs stay collapsed (cosine ≈ 0.999 between all
-#:   samples) in that budget, as ViTs trained from scratch on a few hundred images tend to.
-#: * ``lambda_align=0.1``: with a *random* frozen text tower the prompts of all classes lie in a tight
-#:   cone (prototype cosine 0.93-0.98) with no class structure, so a full-weight alignment term
-#:   pulls every image into that cone and the embedding collapses; a small weight lets the
-#:   multiview contrastive term separate classes first.
-#: * ``lambda_mt=0``: the hardest-negative triplet term has the collapsed embedding as a stationary
-#:   point (loss = α, zero gradient), the failure FaceNet reports for hardest negatives early in
-#:   training; it kept random-init runs collapsed. With pretrained CLIP (paper profile) all
-#:   weights are 1, as in the paper.
-#: * Re-examined with the FACS prior (synthetic BU-3DFE Subset I, 20 subjects, fold 0, loaded machine):
-#:   AffectVLM reaches 0.833 with (0.1, 0) and 0.833 with the papers' (1, 1) (macro-F1 0.812 / 0.831), so
-#:   the prior removes the collapse but one fold shows no gain; the values stay, keeping the random-prior
-#:   ablation (notebook 05) comparable. 50 subjects at 10 epochs (the same compute) gave 0.817 on fold 0
-#:   and zero-shot 0.838 vs 0.829 (10 folds), so the quick set stays at 20 subjects within the demo budget.
-QUICK_PROFILE: dict[str, Any] = {
-    "backbone": "fervlm-tiny-rn",
-    "weights": "facs",
-    "epochs": 20,
-    "batch_size": 32,
-    "lr": 1e-3,
-    "lambda_align": 0.1,
-    "lambda_mt": 0.0,
-    "num_workers": 0,
-}
+#: The profile keys that are `TrainConfig` fields with the same meaning, so a profile's value applies to
+#: training (its `image_size` and `views` are the *rendered* views, not the model's input).
+PROFILE_TRAIN_KEYS = ("backbone", "weights", "batch_size", "lr", "num_workers")
 
-#: Per-method adjustments of a profile, applied after it (and before YAML / --set values).
-#: SMILE-VLM encodes two augmentations of every view per step, so the quick profile halves its epochs
-#: to keep 10 folds within the same ~5 minute budget as the other methods.
-PROFILE_METHOD_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
-    "quick": {"smilevlm": {"epochs": 10}},
-    "paper": {},
-}
 
-#: Overrides of the quick defaults for the papers' setting (real data, pretrained ViT-B/16, GPU).
-PAPER_PROFILE: dict[str, Any] = {
-    "backbone": "ViT-B-16",
-    "weights": "openai",
-    "image_size": 224,
-    "epochs": 50,
-    "batch_size": 64,
-    "lr": 1e-4,
-    "weight_decay": 0.05,
-    "num_workers": 4,
-    "unlocked_visual_groups": None,
-}
+def profile_training(profile: str | Path, method: str = "affectvlm") -> dict[str, Any]:
+    """The `TrainConfig` values a profile (`notebooks/params/<name>.yaml`, or a profile file) sets for one
+    method: its `PROFILE_TRAIN_KEYS`, then its ``training`` values, then its ``method_training[method]``,
+    then its ``epochs`` unless 0 (0 = the method's epochs from the two before).
 
-PROFILES = {"quick": QUICK_PROFILE, "paper": PAPER_PROFILE}
+    The profiles' YAML files are the one source of these values (and of the reasons for them, written next to
+    them); ``weights: none`` means random towers (None).
+    """
+    from fervlm.runs.profiles import load_profile
+
+    prof = load_profile(profile)
+    given = [*prof.training, *(k for per_method in prof.method_training.values() for k in per_method)]
+    unknown = sorted(set(given) - set(TrainConfig.valid_keys()))
+    if unknown:
+        raise ValueError(
+            f"profile {prof.name!r}: training key(s) {unknown} are not TrainConfig fields; "
+            f"valid: {TrainConfig.valid_keys()}"
+        )
+    values: dict[str, Any] = {key: getattr(prof, key) for key in PROFILE_TRAIN_KEYS}
+    if str(values["weights"]).strip().lower() in ("none", ""):
+        values["weights"] = None
+    values.update(prof.training)
+    values.update(prof.method_training.get(method, {}))
+    if prof.epochs:
+        values["epochs"] = prof.epochs
+    return values
 
 
 @dataclass
@@ -382,11 +355,17 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
 def load_config(
     path: str | Path | None = None, sets: Sequence[str] = (), profile: str | None = None, **overrides: Any
 ) -> TrainConfig:
-    """A validated config: a profile (``quick``/``paper``), then a YAML file, ``--set`` items, overrides."""
+    """A validated config: a profile (``quick``/``paper`` or a profile file, :func:`profile_training`), then a
+    YAML file, ``--set`` items, overrides."""
     import yaml
 
-    if profile is not None and profile not in PROFILES:
-        raise ValueError(f"profile={profile!r}: choose one of {sorted(PROFILES)}")
+    from fervlm.runs.profiles import profile_path
+
+    if profile is not None:
+        try:
+            profile_path(profile)
+        except (ValueError, FileNotFoundError) as err:
+            raise ValueError(f"profile={profile!r}: {err}") from None
     loaded: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -402,9 +381,7 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ValueError(f"config file {path}: expected a mapping of key: value")
     given = {**loaded, **parse_set(sets), **{k: v for k, v in overrides.items() if v is not None}}
-    values: dict[str, Any] = dict(PROFILES[profile]) if profile else {}
-    if profile:
-        method = given.get("method", values.get("method", TrainConfig.method))
-        values.update(PROFILE_METHOD_OVERRIDES[profile].get(method, {}))
+    method = given.get("method", TrainConfig.method)
+    values: dict[str, Any] = profile_training(profile, method) if profile else {}
     values.update(given)
     return TrainConfig.from_dict(values)

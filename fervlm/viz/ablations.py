@@ -65,9 +65,6 @@ class AblationsConfig(TrainingNotebookConfig):
             which keeps the notebook to a few minutes on 2 CPU cores; every variant otherwise).
     """
 
-    epochs: int = 0
-    batch_size: int = 16
-    run_folds: list[int] | str = field(default_factory=lambda: [0])
     methods: list[str] = field(default_factory=lambda: list(TRAINED_METHODS))
     variants: list[str] | str = field(default_factory=list)
     output_dir: str = "outputs/quick/05_ablations"

@@ -14,6 +14,7 @@ import pandas as pd
 from fervlm.experiments import dataset_spec
 from fervlm.prepare import sample_frames
 from fervlm.render import MODES
+from fervlm.runs.profiles import quick_default
 from fervlm.tables import view_column
 from fervlm.viewpoints import view_name
 
@@ -27,13 +28,13 @@ class DataPrepConfig:
     dataset_root: str = "data/synthetic/bu3dfe"
     sequence_dataset: str = "synthetic_bu4dfe"
     sequence_root: str = "data/synthetic/bu4dfe"
-    views: list[float] = field(default_factory=lambda: [-30, 0, 30])
-    image_size: int = 96
+    views: list[float] = field(default_factory=quick_default("views"))
+    image_size: int = field(default_factory=quick_default("image_size"))
     render_mode: str = "shaded"
     frames: int = 0
-    k_folds: int = 10
-    synthetic_subjects: int = 20
-    seed: int = 0
+    k_folds: int = field(default_factory=quick_default("k_folds"))
+    synthetic_subjects: int = field(default_factory=quick_default("synthetic_subjects"))
+    seed: int = field(default_factory=quick_default("seed"))
     workers: int = 0
     output_dir: str = "outputs/quick/00_data_prep"
 

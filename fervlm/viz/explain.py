@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from fervlm.experiments import dataset_spec
+from fervlm.runs.profiles import quick_default
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -61,21 +62,21 @@ class ExplainConfig:
     dataset_root: str = "data/synthetic/bu3dfe"
     vit_backbone: str = "fervlm-quick"
     resnet_backbone: str = "fervlm-tiny-rn"
-    weights: str = "facs"  # the quick profile's FACS prior (`fervlm pretrain`); "none" = random towers
-    image_size: int = 96
-    views: list[int] = field(default_factory=lambda: [-30, 0, 30])
-    epochs: int = 0
-    batch_size: int = 16
-    lr: float = 1e-3
-    k_folds: int = 10
-    run_folds: list[int] | str = field(default_factory=lambda: [0])
-    accelerator: str = "cpu"
-    devices: int = 1
-    num_workers: int = 0
-    synthetic_subjects: int = 20
+    weights: str = field(default_factory=quick_default("weights"))
+    image_size: int = field(default_factory=quick_default("image_size"))
+    views: list[int] = field(default_factory=quick_default("views"))
+    epochs: int = field(default_factory=quick_default("epochs"))
+    batch_size: int = field(default_factory=quick_default("batch_size"))
+    lr: float = field(default_factory=quick_default("lr"))
+    k_folds: int = field(default_factory=quick_default("k_folds"))
+    run_folds: list[int] | str = field(default_factory=quick_default("run_folds"))
+    accelerator: str = field(default_factory=quick_default("accelerator"))
+    devices: int = field(default_factory=quick_default("devices"))
+    num_workers: int = field(default_factory=quick_default("num_workers"))
+    synthetic_subjects: int = field(default_factory=quick_default("synthetic_subjects"))
     n_show: int = 3
     tolerance_px: float = 0.0
-    seed: int = 0
+    seed: int = field(default_factory=quick_default("seed"))
     output_dir: str = "outputs/quick/07_explainability"
 
     def __post_init__(self) -> None:

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from fervlm.runs.profiles import quick_default
+
 __all__ = [
     "PriorNotebookConfig",
     "build_priors",
@@ -40,15 +42,15 @@ class PriorNotebookConfig:
     profile: str = "quick"
     dataset: str = "synthetic_bu3dfe"
     dataset_root: str = "data/synthetic/bu3dfe"
-    backbone: str = "fervlm-tiny-rn"
-    image_size: int = 64
-    views: list[int] = field(default_factory=lambda: [-30, 0, 30])
-    synthetic_subjects: int = 20
+    backbone: str = field(default_factory=quick_default("backbone"))
+    image_size: int = field(default_factory=quick_default("image_size"))
+    views: list[int] = field(default_factory=quick_default("views"))
+    synthetic_subjects: int = field(default_factory=quick_default("synthetic_subjects"))
     prior_preset: str = "default"
     prior_file: str = ""
     compare_emotion_names: bool = True
     held_out_identities: int = 20
-    seed: int = 0
+    seed: int = field(default_factory=quick_default("seed"))
     output_dir: str = "outputs/quick/10_facs_prior"
 
     def __post_init__(self) -> None:

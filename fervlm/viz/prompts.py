@@ -29,38 +29,34 @@ class PromptsNotebookConfig:
     output_dir: str = "outputs/quick/01_prompts"
     seed: int = 0
 
-    @classmethod
-    def from_params(cls, **params: Any) -> PromptsNotebookConfig:
-        """Check the notebook's parameters; unknown names and bad values raise `ValueError`.
-
-        The bank is loaded (a shipped name or a file) and the backbone name is checked against open_clip's
-        registry, so mistakes surface in the cell after `parameters`, not halfway through the notebook.
-        """
+    def __post_init__(self) -> None:
+        """Check the values: the bank is loaded (a shipped name or a file) and the backbone name is checked
+        against open_clip's registry, so mistakes surface in the cell after `parameters`, not halfway
+        through the notebook."""
         import open_clip
 
         from fervlm.backbones import register_model_configs, resolve_weights
-        from fervlm.notebook import use_project_root
 
-        use_project_root()  # relative paths (output_dir, a bank file) mean the project root
-
-        unknown = set(params) - set(cls.__dataclass_fields__)
-        if unknown:
-            known = list(cls.__dataclass_fields__)
-            raise ValueError(f"unknown notebook parameter(s) {sorted(unknown)}; known: {known}")
-        cfg = cls(**params)
-        if not isinstance(cfg.n_examples, int) or cfg.n_examples < 1:
-            raise ValueError(f"n_examples must be a positive int, got {cfg.n_examples!r}")
-        if not isinstance(cfg.seed, int):
-            raise ValueError(f"seed must be an int, got {cfg.seed!r}")
-        load_bank(cfg.bank)  # raises naming the file / the shipped banks
+        if not isinstance(self.n_examples, int) or self.n_examples < 1:
+            raise ValueError(f"n_examples must be a positive int, got {self.n_examples!r}")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+        load_bank(self.bank)  # raises naming the file / the shipped banks
         register_model_configs()
-        if not cfg.backbone.startswith("local-dir:"):
-            if cfg.backbone not in open_clip.list_models():
+        if not self.backbone.startswith("local-dir:"):
+            if self.backbone not in open_clip.list_models():
                 raise ValueError(
-                    f"backbone={cfg.backbone!r} is not a known architecture; see open_clip.list_models()"
+                    f"backbone={self.backbone!r} is not a known architecture; see open_clip.list_models()"
                 )
-            resolve_weights(cfg.backbone, cfg.weights)
-        return cfg
+            resolve_weights(self.backbone, self.weights)
+
+    @classmethod
+    def from_params(cls, **params: Any) -> PromptsNotebookConfig:
+        """Check the notebook's parameters (`fervlm.notebook.validate_params`): unknown names, wrong types
+        and bad values raise `ValueError`; relative paths (output_dir, a bank file) mean the project root."""
+        from fervlm.notebook import validate_params
+
+        return validate_params(cls, **params)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

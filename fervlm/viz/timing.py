@@ -13,6 +13,8 @@ from typing import Any
 import pandas as pd
 
 from fervlm.experiments import dataset_spec
+from fervlm.method_names import TRAINED_METHODS
+from fervlm.runs.profiles import quick_default
 
 __all__ = ["TimingNotebookConfig", "epoch_time_figure", "hardware_table", "speedup_figure"]
 
@@ -24,33 +26,30 @@ class TimingNotebookConfig:
     profile: str = "quick"
     dataset: str = "synthetic_bu3dfe"
     dataset_root: str = "data/synthetic/bu3dfe"
-    timed_method: str = "affectvlm"
+    method: str = "affectvlm"
     devices_list: list[int] = field(default_factory=lambda: [1, 2])
     batch_sizes: list[int] = field(default_factory=lambda: [16, 32])
-    timing_epochs: int = 3
-    image_size: int = 96
-    views: list[float] = field(default_factory=lambda: [-30, 0, 30])
-    backbone: str = "fervlm-quick"
-    accelerator: str = "auto"
-    synthetic_subjects: int = 20
-    seed: int = 0
+    epochs: int = 3
+    image_size: int = field(default_factory=quick_default("image_size"))
+    views: list[float] = field(default_factory=quick_default("views"))
+    backbone: str = field(default_factory=quick_default("backbone"))
+    accelerator: str = field(default_factory=quick_default("accelerator"))
+    synthetic_subjects: int = field(default_factory=quick_default("synthetic_subjects"))
+    seed: int = field(default_factory=quick_default("seed"))
     output_dir: str = "outputs/quick/06_distributed_timing"
 
     def __post_init__(self) -> None:
         dataset_spec(self.dataset)
-        if self.timed_method not in ("affectvlm", "multiviewvlm", "smilevlm"):
+        if self.method not in TRAINED_METHODS:
             raise ValueError(
-                f"timed_method={self.timed_method!r}: timing needs a trained method "
-                "(affectvlm, multiviewvlm, smilevlm)"
+                f"method={self.method!r}: timing needs a trained method (affectvlm, multiviewvlm, smilevlm)"
             )
         if not self.devices_list or any(d < 1 for d in self.devices_list):
             raise ValueError(f"devices_list={self.devices_list}: give device counts >= 1")
         if not self.batch_sizes or any(b < 2 for b in self.batch_sizes):
             raise ValueError(f"batch_sizes={self.batch_sizes}: give global batch sizes >= 2")
-        if self.timing_epochs < 2:
-            raise ValueError(
-                f"timing_epochs={self.timing_epochs}: need >= 2 (the first epoch is warm-up, not timed)"
-            )
+        if self.epochs < 2:
+            raise ValueError(f"epochs={self.epochs}: need >= 2 (the first epoch is warm-up, not timed)")
         if self.accelerator not in ("auto", "cpu", "gpu", "cuda"):
             raise ValueError(f"accelerator={self.accelerator!r}: must be auto, cpu, gpu or cuda")
         if self.image_size < 16:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from fervlm.runs.profiles import quick_default
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -53,21 +55,21 @@ class TrainingNotebookConfig:
     profile: str = "quick"
     dataset: str = "synthetic_bu3dfe"
     dataset_root: str = "data/synthetic/bu3dfe"
-    backbone: str = "fervlm-tiny-rn"
-    weights: str = "facs"  # the quick profile's FACS prior (`fervlm pretrain`); "none" = random towers
-    image_size: int = 96
-    views: list[int] = field(default_factory=lambda: [-30, 0, 30])
-    epochs: int = 0
-    batch_size: int = 32
-    lr: float = 1e-3
-    k_folds: int = 10
-    run_folds: list[int] | str = field(default_factory=lambda: [0, 1])
-    prompt_sources: list[str] = field(default_factory=lambda: ["label"])
-    accelerator: str = "cpu"
-    devices: int | str = 1
-    num_workers: int = 0
-    seed: int = 0
-    synthetic_subjects: int = 20
+    backbone: str = field(default_factory=quick_default("backbone"))
+    weights: str = field(default_factory=quick_default("weights"))
+    image_size: int = field(default_factory=quick_default("image_size"))
+    views: list[int] = field(default_factory=quick_default("views"))
+    epochs: int = field(default_factory=quick_default("epochs"))
+    batch_size: int = field(default_factory=quick_default("batch_size"))
+    lr: float = field(default_factory=quick_default("lr"))
+    k_folds: int = field(default_factory=quick_default("k_folds"))
+    run_folds: list[int] | str = field(default_factory=quick_default("run_folds"))
+    prompt_sources: list[str] = field(default_factory=quick_default("prompt_sources"))
+    accelerator: str = field(default_factory=quick_default("accelerator"))
+    devices: int | str = field(default_factory=quick_default("devices"))
+    num_workers: int = field(default_factory=quick_default("num_workers"))
+    seed: int = field(default_factory=quick_default("seed"))
+    synthetic_subjects: int = field(default_factory=quick_default("synthetic_subjects"))
     output_dir: str = "outputs/quick/02_affectvlm"
 
     def __post_init__(self) -> None:
@@ -110,10 +112,11 @@ class TrainingNotebookConfig:
     def train_config(self, method: str, prompt_source: str = "label", **extra: Any) -> TrainConfig:
         """The `TrainConfig` of one run: the training profile of `fervlm.methods.config`, then these values.
 
-        A profile name that `fervlm.methods.config.PROFILES` does not know (a custom sweep profile) uses
-        the `TrainConfig` defaults under the notebook's values.
+        A profile name that is not a shipped profile (a custom sweep profile's) uses the `TrainConfig`
+        defaults under the notebook's values.
         """
-        from fervlm.methods.config import PROFILES, load_config
+        from fervlm.methods.config import load_config
+        from fervlm.runs.profiles import shipped_profiles
 
         values = dict(
             method=method,
@@ -133,7 +136,7 @@ class TrainingNotebookConfig:
         if self.epochs:  # 0 keeps the method's own default in the training profile (SMILE-VLM: fewer)
             values["epochs"] = self.epochs
         values.update(extra)
-        profile = self.profile if self.profile in PROFILES else None
+        profile = self.profile if self.profile in shipped_profiles() else None
         config = load_config(profile=profile, **values)
         # Set after the profile: `load_config` reads a None override as "not given" and would keep the
         # profile's prior, while "none" here means random towers (the notebook's "random prior").

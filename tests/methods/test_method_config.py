@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fervlm.methods.config import PROFILES, TrainConfig, load_config, parse_set
+from fervlm.methods.config import TrainConfig, load_config, parse_set, profile_training
+from fervlm.runs import load_profile
 
 
 def test_defaults_validate_and_round_trip():
@@ -57,15 +58,33 @@ def test_profiles_yaml_and_sets_apply_in_order(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("epochs: 7\nlr: 2.0e-4\n")
     config = load_config(path, ["epochs=9", "views=front"], profile="quick", method="smilevlm")
-    assert config.backbone == PROFILES["quick"]["backbone"]
+    assert config.backbone == load_profile("quick").backbone
     assert (config.epochs, config.lr, config.views, config.method) == (9, 2e-4, ("front",), "smilevlm")
     assert load_config(profile="paper").backbone == "ViT-B-16"
     # Per-method profile adjustments apply unless a value is given explicitly.
     assert load_config(profile="quick", method="smilevlm").epochs == 10
-    assert load_config(profile="quick", method="affectvlm").epochs == PROFILES["quick"]["epochs"]
-    with pytest.raises(ValueError, match="profile='fast'"):
+    assert load_config(profile="quick", method="affectvlm").epochs == load_profile("quick").training["epochs"]
+    with pytest.raises(ValueError, match=r"profile='fast'.*paper, quick"):
         load_config(profile="fast")
     with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ValueError, match="expected key=value"):
         parse_set(["epochs"])
+
+
+def test_profile_training_reads_the_profiles_yaml(tmp_path):
+    quick = load_profile("quick")
+    values = profile_training("quick", "smilevlm")
+    assert values["lr"] == quick.lr and values["batch_size"] == quick.batch_size
+    assert values["lambda_align"] == quick.training["lambda_align"]
+    assert values["epochs"] == quick.method_training["smilevlm"]["epochs"] != quick.training["epochs"]
+    assert profile_training("paper", "affectvlm")["lr"] == load_profile("paper").lr
+    # A profile file: top-level epochs > 0 beats the per-method epochs; "none" weights mean random towers.
+    path = tmp_path / "mine.yaml"
+    path.write_text("epochs: 3\nweights: none\nmethod_training: {smilevlm: {epochs: 10}}\n")
+    mine = profile_training(path, "smilevlm")
+    assert mine["epochs"] == 3 and mine["weights"] is None and "lambda_align" not in mine
+    path.write_text("training: {lambda_typo: 1}\n")
+    with pytest.raises(ValueError, match="lambda_typo"):
+        profile_training(path)
+

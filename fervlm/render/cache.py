@@ -24,29 +24,35 @@ class _SceneEntry:
     faces: np.ndarray
     scene: object
     _vertex_normals: np.ndarray | None = field(default=None, repr=False)
-    _corner_normals: np.ndarray | None = field(default=None, repr=False)
+    _corners: np.ndarray | None = field(default=None, repr=False)
     # The framing of the latest camera set-up, keyed by the framing parameters (warm re-renders).
     cameras: dict = field(default_factory=dict, repr=False)
 
-    def corner_normals(self) -> np.ndarray:
-        """(3 corners, 3 components, M) float32 vertex normals of each face's corners. Component-major so
-        that the per-pixel interpolation runs on contiguous 1-D arrays (numpy is slow on (P, 3) rows)."""
-        if self._corner_normals is None:
-            self._corner_normals = np.ascontiguousarray(self.vertex_normals()[self.faces].transpose(1, 2, 0))
-        return self._corner_normals
+    def corners(self) -> np.ndarray:
+        """(3 corners, M) vertex ids of each face's corners, component-major: numpy gathers 1-D columns
+        several times faster than (M, 3) rows, which is what a cold render pays for."""
+        if self._corners is None:
+            self._corners = np.ascontiguousarray(self.faces.T)
+        return self._corners
 
     def vertex_normals(self) -> np.ndarray:
-        """Area-weighted vertex normals (N, 3) float32, unit length (zero for isolated vertices)."""
+        """Area-weighted vertex normals, component-major (3 components, N) float32, unit length (zero for
+        isolated vertices). Only the hit triangles' corners are looked up later (`_cast_mesh`), so a cold
+        render never gathers a normal per face corner."""
         if self._vertex_normals is None:
-            v, f = self.vertices, self.faces
+            n = len(self.vertices)
+            v = np.ascontiguousarray(self.vertices.T, dtype=np.float32)
+            f0, f1, f2 = self.corners()
+            x0, y0, z0 = (np.take(c, f0) for c in v)
+            ax, ay, az = (np.take(c, f1) - c0 for c, c0 in zip(v, (x0, y0, z0), strict=True))
+            bx, by, bz = (np.take(c, f2) - c0 for c, c0 in zip(v, (x0, y0, z0), strict=True))
             # Un-normalised cross products weight each face by its area, the usual smooth-shading choice.
-            fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-            flat = f.ravel()
-            vn = np.empty((len(v), 3), dtype=np.float32)
-            for k in range(3):
-                vn[:, k] = np.bincount(flat, weights=np.repeat(fn[:, k], 3), minlength=len(v))
-            norm = np.linalg.norm(vn, axis=1, keepdims=True)
-            self._vertex_normals = vn / np.maximum(norm, 1e-12)
+            face_normal = (ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx)
+            vn = np.empty((3, n), dtype=np.float32)
+            for k, fn in enumerate(face_normal):
+                vn[k] = np.bincount(f0, fn, n) + np.bincount(f1, fn, n) + np.bincount(f2, fn, n)
+            length = np.sqrt(vn[0] * vn[0] + vn[1] * vn[1] + vn[2] * vn[2])
+            self._vertex_normals = vn / np.maximum(length, 1e-12)
         return self._vertex_normals
 
 

@@ -37,10 +37,17 @@ def _cast_mesh(
     if smooth:
         # open3d's barycentrics (u, v) weight corners 1 and 2: p = (1 − u − v)·v0 + u·v1 + v·v2.
         u, v = np.ascontiguousarray(uv.T)
-        c = np.take(entry.corner_normals(), prim, axis=2)  # (3 corners, 3 components, P)
-        normal = c[0] * (1.0 - u - v)
-        normal += c[1] * u
-        normal += c[2] * v
+        vn = entry.vertex_normals()  # (3 components, N)
+        normal = np.empty((3, len(prim)), dtype=np.float32)
+        # Σ_corners weight · n(corner), gathering only the hit triangles' corners (1-D takes: fast).
+        for i, (corner, weight) in enumerate(zip(entry.corners(), (1.0 - u - v, u, v), strict=True)):
+            vid = np.take(corner, prim)
+            for k in range(3):
+                term = np.take(vn[k], vid) * weight
+                if i == 0:
+                    normal[k] = term
+                else:
+                    normal[k] += term
         length = np.sqrt(normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2])
         normal /= np.maximum(length, 1e-12)
     else:

@@ -191,9 +191,10 @@ def test_landmarks_frame_the_face(face: Mesh) -> None:
     inner = v[(np.abs(v[:, 0]) < 40) & (np.abs(v[:, 1]) < 50)]
     lm = np.array([inner.min(axis=0), inner.max(axis=0), [0, 0, inner[:, 2].max()]], dtype=np.float32)
     zoomed = Mesh(vertices=v, faces=face.faces, landmarks=lm)
-    assert _fg(render_views(zoomed, yaws=(0,), size=SIZE)).mean() > _fg(
-        render_views(face, yaws=(0,), size=SIZE)
-    ).mean()
+    assert (
+        _fg(render_views(zoomed, yaws=(0,), size=SIZE)).mean()
+        > _fg(render_views(face, yaws=(0,), size=SIZE)).mean()
+    )
 
 
 def test_a_shared_framing_keeps_the_camera_fixed(face: Mesh) -> None:

@@ -53,7 +53,9 @@ def _framing(mesh: Mesh, yaws: Sequence[float], margin: float, landmark_margin: 
     if not np.isfinite(half) or half <= 0:
         raise ValueError(f"{mesh.source or 'mesh'}: degenerate extent, cannot frame the face")
     # Ray origins must lie in front of every vertex in every view: beyond the bounding sphere.
-    vmin, vmax = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
+    # Per-column reductions of a transposed copy: numpy reduces an (N, 3) array along axis 0 ~10x slower.
+    columns = np.ascontiguousarray(mesh.vertices.T)
+    vmin, vmax = columns.min(axis=1), columns.max(axis=1)
     radius = float(np.linalg.norm(np.maximum(np.abs(vmax - centre), np.abs(vmin - centre))))
     return Framing(centre=centre, half=half, distance=max(2.0 * radius, 2.0 * half) + 1e-3)
 
@@ -105,14 +107,20 @@ def _rays(
         R = _rotation_y(yaw)
         rotations.append(R)
         ex, ey, ez = (R.T[:, k].astype(np.float32) for k in range(3))  # camera axes in the mesh frame
+        # Each image-space term varies along one axis only: a (H, 3) "down" part plus a (W, 3) "across" part.
         if projection == "orthographic":
             h = np.float32(framing.half)
             across = (xs.T * h) * ex  # (W, 3)
             down = centre + np.float32(dist) * ez + (ys * h) * ey  # (H, 3)
-            np.add(down[:, None, :], across[None, :, :], out=rays[v, :, :, 0:3])
-            rays[v, :, :, 3:6] = -ez
+            constant, out_sum, out_constant = -ez, slice(0, 3), 3
         else:
             k = np.float32(framing.half / dist)  # tan of the half field of view actually used
-            rays[v, :, :, 0:3] = centre + np.float32(dist) * ez
-            np.add(((ys * k) * ey - ez)[:, None, :], ((xs.T * k) * ex)[None, :, :], out=rays[v, :, :, 3:6])
+            across = (xs.T * k) * ex
+            down = (ys * k) * ey - ez
+            constant, out_sum, out_constant = centre + np.float32(dist) * ez, slice(3, 6), 0
+        # One component at a time: numpy's inner loop then runs along a 224-long image row instead of over
+        # 3 components, ~10x faster for the same float32 sums.
+        for c in range(3):
+            np.add(down[:, c : c + 1], across[None, :, c], out=rays[v, :, :, out_sum.start + c])
+            rays[v, :, :, out_constant + c] = constant[c]
     return rays, rotations

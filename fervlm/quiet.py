@@ -6,8 +6,9 @@ both are *right* about what they see, so they are removed where they arise, not 
 * ``Kernel is running over TCP without encryption`` — ipykernel warns because jupyter_client starts kernels
   on plain TCP sockets by default. Our kernels are local child processes, so they talk over IPC sockets
   (Unix domain sockets in the Jupyter runtime folder, nothing listens on the network); where IPC does not
-  exist (Windows) the kernel manager provisions CurveZMQ keys instead (``transport_encryption="auto"``,
-  honoured by kernels that declare Curve support, as ipykernel does).
+  exist (Windows), or the runtime folder is too deep for a socket path, the kernel manager provisions
+  CurveZMQ keys instead (``transport_encryption="auto"``, honoured by kernels that declare Curve support, as
+  ipykernel does).
 * ``No handler found for comm target 'dash'`` — importing open3d imports its plotly/Dash viewer, and Dash,
   finding itself in a kernel, opens a comm to announce itself to the notebook front end. papermill's client
   is a headless front end that only knows widget comms; ours also accepts Dash's announcement and ignores it
@@ -23,6 +24,14 @@ from typing import Any
 ENGINE = "fervlm"
 
 
+def _ipc_path_fits() -> bool:
+    """Whether IPC socket paths (``<runtime dir>/kernel-<uuid>-ipc-<n>``) fit the ~107-byte Unix socket
+    limit; a very deep runtime folder falls back to Curve-encrypted TCP."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return len(os.fsencode(jupyter_runtime_dir())) + len("/kernel--ipc-99999") + 36 < 104
+
+
 @functools.cache
 def _engine() -> type:
     """The papermill engine class (built on first use: papermill and nbclient are optional extras)."""
@@ -32,7 +41,7 @@ def _engine() -> type:
     from papermill.utils import merge_kwargs, remove_args
     from traitlets import CaselessStrEnum, Type
 
-    ipc = os.name == "posix"
+    ipc = os.name == "posix" and _ipc_path_fits()
 
     class LocalKernelManager(AsyncKernelManager):
         """A kernel reached over IPC sockets (POSIX) or Curve-encrypted TCP (elsewhere)."""
@@ -53,6 +62,8 @@ def _engine() -> type:
 
     class QuietEngine(NBClientEngine):
         """`NBClientEngine.execute_managed_notebook` (papermill 2.x) with `QuietClient`."""
+
+        client = QuietClient
 
         @classmethod
         def execute_managed_notebook(

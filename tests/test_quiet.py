@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -28,9 +29,23 @@ out.mkdir(parents=True, exist_ok=True)
 """
 
 
+@pytest.fixture(params=["ipc", "curve"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Both kernel transports of the engine: IPC sockets, and the Curve-encrypted TCP fallback."""
+    from fervlm import quiet
+
+    monkeypatch.setattr(quiet, "_ipc_path_fits", lambda: request.param == "ipc")
+    quiet._engine.cache_clear()
+    manager = quiet._engine().client.class_traits()["kernel_manager_class"].default_value()
+    expected = ("ipc", "disabled") if request.param == "ipc" else ("tcp", "auto")
+    assert (manager.transport, manager.transport_encryption) == expected
+    yield request.param
+    quiet._engine.cache_clear()
+
+
 @pytest.mark.slow
 def test_a_swept_notebook_runs_without_warnings(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, transport: str
 ) -> None:
     nbs = tmp_path / "nbs"
     nbs.mkdir()
@@ -54,4 +69,4 @@ def test_a_swept_notebook_runs_without_warnings(
     assert json.loads((run / "metrics.json").read_text()) == {"accuracy": 1.0}
     captured = capfd.readouterr()
     seen = "\n".join([captured.out, captured.err, log, caplog.text])
-    assert [w for w in WARNINGS if w in seen] == []
+    assert [w for w in WARNINGS if w in seen] == [], transport

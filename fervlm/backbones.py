@@ -29,7 +29,9 @@ ModifiedResNet tower can only be locked whole).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import pickle
 import tempfile
@@ -293,13 +295,17 @@ def create_backbone(
         if name not in known:
             raise ValueError(f"unknown backbone architecture {name!r}; known: {known}")
         kind, value = resolve_weights(name, weights)
-        model, pre_train, pre_val = open_clip.create_model_and_transforms(
-            name,
-            pretrained=value if kind == "tag" else None,
-            precision=precision,
-            device=device,
-            pretrained_text=False,  # never fetch HF text weights implicitly (no network here)
-        )
+        # Without a tag open_clip warns that the model is "initialized randomly": wrong when our own file is
+        # loaded right below, and no news when random weights were asked for.
+        quiet = _RandomInitNotice() if kind != "tag" else contextlib.nullcontext()
+        with quiet:
+            model, pre_train, pre_val = open_clip.create_model_and_transforms(
+                name,
+                pretrained=value if kind == "tag" else None,
+                precision=precision,
+                device=device,
+                pretrained_text=False,  # never fetch HF text weights implicitly (no network here)
+            )
         if kind == "file":
             load_weights_file(model, value, name)
         weights_str = value if value is not None else "none"
@@ -310,6 +316,21 @@ def create_backbone(
     if unlocked_visual_groups is not None:
         _lock_visual(model, name, unlocked_visual_groups)
     return Backbone(model, name, weights_str, tokenizer, pre_train, pre_val)
+
+
+class _RandomInitNotice(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded … initialized randomly" while installed on the root
+    logger (open_clip logs it with `logging.warning`); every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No pretrained weights loaded")
+
+    def __enter__(self) -> _RandomInitNotice:
+        logging.getLogger().addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeFilter(self)
 
 
 def resolve_weights_is_set(weights: object) -> bool:

@@ -20,9 +20,6 @@ import pandas as pd
 from fervlm.prepare import PrepareResult, prepare
 from fervlm.tables import mask_column, view_column
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = REPO_ROOT / "data" / "cache"
-
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -138,8 +135,11 @@ def _resize_synthetic(layout: str, root: Path, subjects: int, seed: int) -> None
 def cache_dir(
     name: str, size: int, mode: str, frames: int | None, cache_root: str | Path | None = None
 ) -> Path:
-    """Where the rendered views of one dataset at one rendering setting live."""
-    cache_root = Path(cache_root or os.environ.get("FERVLM_CACHE", DEFAULT_CACHE))
+    """Where the rendered views of one dataset at one rendering setting live: under `cache_root`, else
+    ``$FERVLM_CACHE``, else ``data/cache`` in the project folder (`fervlm.notebook.project_root`)."""
+    from fervlm.notebook import project_root
+
+    cache_root = Path(cache_root or os.environ.get("FERVLM_CACHE") or project_root() / "data" / "cache")
     tag = f"{mode}-{size}px" + (f"-{frames}f" if frames else "")
     return cache_root / name / tag
 

@@ -41,12 +41,20 @@ ROOT_ENV = "FERVLM_ROOT"
 ITEM_PARAMETERS = ("output_dir", "dataset", "method", "dataset_root", "data_kind")
 
 
-def project_root() -> Path:
-    """The folder relative notebook paths resolve against: ``$FERVLM_ROOT`` if set, else the repository."""
-    from fervlm.runs import REPO_ROOT
+def checkout_root() -> Path | None:
+    """The repository the package runs from (a checkout or an editable install), or None for an installed
+    copy (``pip install .`` puts the package in site-packages, far from any project folder)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / "fervlm").is_dir() else None
 
+
+def project_root() -> Path:
+    """The user's project folder, where relative paths (``data/…``, ``outputs/…``) point: ``$FERVLM_ROOT`` if
+    set, else the repository the package runs from, else (an installed copy) the working directory."""
     value = os.environ.get(ROOT_ENV)
-    return Path(value).resolve() if value else REPO_ROOT
+    if value:
+        return Path(value).resolve()
+    return checkout_root() or Path.cwd().resolve()
 
 
 def use_project_root() -> Path:

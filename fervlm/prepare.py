@@ -375,7 +375,7 @@ def _prepare_one(task: _Task, settings: _Settings) -> str | None:
 def _render_and_save(task: _Task, settings: _Settings) -> None:
     from fervlm.dynamic import pool, render_sequence, to_uint8
     from fervlm.io import load_mesh
-    from fervlm.render import render_views
+    from fervlm.render import render_labelled, render_views
 
     options = dict(settings.render_options)
     labels = _load_labels(task.au_path) if task.mask_targets else None
@@ -383,16 +383,15 @@ def _render_and_save(task: _Task, settings: _Settings) -> None:
     if task.kind == "3d":
         mesh = load_mesh(task.path)
         if labels is not None:
-            images, label_map = render_views(
+            labelled = render_labelled(
                 mesh,
                 settings.yaws,
                 settings.size,
                 settings.mode,
                 labels=_check_labels(labels, mesh, task),
-                return_masks="packed",
                 **options,
             )
-            view_masks = _smallest_uint(label_map)
+            images, view_masks = labelled.images, _smallest_uint(labelled.label_map)
         else:
             images = render_views(mesh, settings.yaws, settings.size, settings.mode, **options)
     elif task.kind == "4d":
@@ -421,16 +420,15 @@ def _render_and_save(task: _Task, settings: _Settings) -> None:
         )
         images = np.stack([to_uint8(pool(rendered[:, v], settings.method)) for v in range(rendered.shape[1])])
         if labels is not None and apex["mesh"] is not None:
-            _, label_map = render_views(
+            apex_views = render_labelled(
                 apex["mesh"],
                 settings.yaws,
                 settings.size,
                 "depth",
                 labels=_check_labels(labels, apex["mesh"], task),
-                return_masks="packed",
                 **options,
             )
-            view_masks = _smallest_uint(label_map)
+            view_masks = _smallest_uint(apex_views.label_map)
     else:
         raise ValueError(f"{task.path}: unknown kind {task.kind!r} (expected '3d' or '4d')")
     # Masks first, images last: the skip test looks at both, and a sample only counts once all are there.

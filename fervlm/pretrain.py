@@ -55,7 +55,6 @@ __all__ = [
     "weights_dir",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 _CAPTION_STREAM = 0xCA9  # keeps caption draws apart from every other stream of the same seed
 
 
@@ -153,8 +152,11 @@ PRESETS: dict[str, PretrainConfig] = {
 
 
 def weights_dir() -> Path:
-    """Where named priors live: ``$FERVLM_WEIGHTS`` or ``data/weights`` in the repository."""
-    return Path(os.environ.get("FERVLM_WEIGHTS") or REPO_ROOT / "data" / "weights")
+    """Where named priors live: ``$FERVLM_WEIGHTS``, else ``data/weights`` in the project folder
+    (`fervlm.notebook.project_root`: the repository, or the working directory of an installed copy)."""
+    from fervlm.notebook import project_root
+
+    return Path(os.environ.get("FERVLM_WEIGHTS") or project_root() / "data" / "weights")
 
 
 def prior_path(

@@ -68,10 +68,11 @@ class PromptBankError(ValueError):
 
 
 def prompts_dir() -> Path:
-    """Folder of the shipped banks: `$FERVLM_DATA/prompts` if that is set, else `<repo>/data/prompts`."""
+    """Folder of the banks: `$FERVLM_DATA/prompts` if that is set, else the package's `resources/prompts`."""
+    from fervlm.resources import shipped
+
     root = os.environ.get("FERVLM_DATA")
-    base = Path(root) if root else Path(__file__).resolve().parents[1] / "data"
-    return base / "prompts"
+    return Path(root) / "prompts" if root else shipped("prompts")
 
 
 def _article(word: str) -> str:

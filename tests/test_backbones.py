@@ -149,3 +149,20 @@ def test_partial_visual_unlock() -> None:
         create_backbone("fervlm-tiny-rn", unlocked_visual_groups=1)
     with pytest.raises(ValueError, match=">= 0"):
         create_backbone("fervlm-tiny", unlocked_visual_groups=-1)
+
+
+def test_no_random_init_warning_when_none_or_our_own_file_is_asked_for(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    open_clip.create_model_and_transforms("fervlm-tiny", pretrained=None, pretrained_text=False)
+    assert "No pretrained weights loaded" in caplog.text  # open_clip's notice, which we drop
+    caplog.clear()
+    path = save_checkpoint(create_backbone("fervlm-tiny", weights=None), tmp_path / "own.pt")
+    create_backbone("fervlm-tiny", weights=str(path))
+    assert "No pretrained weights loaded" not in caplog.text
+    assert not logging.getLogger().filters  # the filter is gone after the call
+    logging.warning("No pretrained weights loaded: still logged outside create_backbone")
+    assert "still logged" in caplog.text

@@ -7,7 +7,14 @@ import pytest
 
 from fervlm.benchmarks.render import bench_render, face_like_mesh, format_table
 from fervlm.io.mesh import Mesh
-from fervlm.render import clear_cache, frame_views, pack_masks, render_views, set_num_threads
+from fervlm.render import (
+    clear_cache,
+    frame_views,
+    pack_masks,
+    render_labelled,
+    render_views,
+    set_num_threads,
+)
 
 SIZE = 64
 
@@ -53,7 +60,7 @@ def test_yaw_sign_convention_turns_the_nose_to_the_image_right(face: Mesh) -> No
     v = face.vertices
     tip = v[np.argmax(v[:, 2])]
     nose = (np.linalg.norm(v - tip, axis=1) < 8).astype(np.int64)
-    _, masks = render_views(face, yaws=(-30, 0, 30), size=SIZE, labels=nose, return_masks=True)
+    masks = render_labelled(face, yaws=(-30, 0, 30), size=SIZE, labels=nose).masks()
     nose_cols = [np.argwhere(m[0])[:, 1].mean() for m in masks]
     centre = (SIZE - 1) / 2
     assert nose_cols[0] < centre - 3 and abs(nose_cols[1] - centre) < 1.0 and nose_cols[2] > centre + 3
@@ -140,7 +147,9 @@ def test_texture_lookup_interpolates_uv_with_open3d_barycentrics() -> None:
 def test_masks_align_with_labelled_vertices(face: Mesh) -> None:
     v = face.vertices
     labels = (v[:, 0] < 0).astype(np.int64) | ((v[:, 1] > 20).astype(np.int64) << 2)
-    images, masks = render_views(face, yaws=(-30, 0, 30), size=SIZE, labels=labels, return_masks=True)
+    labelled = render_labelled(face, yaws=(-30, 0, 30), size=SIZE, labels=labels)
+    images, masks = labelled.images, labelled.masks()
+    assert np.array_equal(images, render_views(face, yaws=(-30, 0, 30), size=SIZE))
     assert masks.shape == (3, 3, SIZE, SIZE) and masks.dtype == bool
     fg = _fg(images)
     assert not (masks & ~fg[:, None]).any()  # regions only on the face
@@ -156,11 +165,11 @@ def test_masks_align_with_labelled_vertices(face: Mesh) -> None:
     assert packed.dtype == np.uint8 and packed.shape == (3, SIZE, SIZE)
     for k in range(3):
         assert np.array_equal((packed >> k) & 1, masks[:, k])
-    _, label_map = render_views(face, yaws=(-30, 0, 30), size=SIZE, labels=labels, return_masks="packed")
-    assert label_map.dtype == np.int64 and np.array_equal(label_map, packed)
+    label_map = labelled.label_map
+    assert labelled.n_regions == 3 and label_map.dtype == np.int64 and np.array_equal(label_map, packed)
     # mesh.vertex_labels is the default source of labels.
-    labelled = Mesh(vertices=face.vertices, faces=face.faces, vertex_labels=labels)
-    _, masks2 = render_views(labelled, size=SIZE, return_masks=True)
+    with_labels = Mesh(vertices=face.vertices, faces=face.faces, vertex_labels=labels)
+    masks2 = render_labelled(with_labels, size=SIZE).masks()
     assert np.array_equal(masks, masks2)
 
 
@@ -173,7 +182,7 @@ def test_point_cloud_splats_cover_the_mesh_silhouette(face: Mesh) -> None:
     assert iou > 0.85
     assert _corr(images[0], images[2][:, ::-1]) > 0.9
     labels = (face.vertices[:, 0] < 0).astype(np.int64)
-    _, masks = render_views(cloud, yaws=(0,), size=SIZE, labels=labels, return_masks=True)
+    masks = render_labelled(cloud, yaws=(0,), size=SIZE, labels=labels).masks()
     assert np.flatnonzero(masks[0, 0].any(axis=0)).max() <= SIZE // 2 + 1
 
 
@@ -182,9 +191,10 @@ def test_landmarks_frame_the_face(face: Mesh) -> None:
     inner = v[(np.abs(v[:, 0]) < 40) & (np.abs(v[:, 1]) < 50)]
     lm = np.array([inner.min(axis=0), inner.max(axis=0), [0, 0, inner[:, 2].max()]], dtype=np.float32)
     zoomed = Mesh(vertices=v, faces=face.faces, landmarks=lm)
-    assert _fg(render_views(zoomed, yaws=(0,), size=SIZE)).mean() > _fg(
-        render_views(face, yaws=(0,), size=SIZE)
-    ).mean()
+    assert (
+        _fg(render_views(zoomed, yaws=(0,), size=SIZE)).mean()
+        > _fg(render_views(face, yaws=(0,), size=SIZE)).mean()
+    )
 
 
 def test_a_shared_framing_keeps_the_camera_fixed(face: Mesh) -> None:
@@ -215,7 +225,9 @@ def test_bad_arguments_name_the_parameter(face: Mesh) -> None:
     with pytest.raises(ValueError, match="projection="):
         render_views(face, projection="fisheye")
     with pytest.raises(ValueError, match="labels"):
-        render_views(face, size=SIZE, return_masks=True)
+        render_labelled(face, size=SIZE)
+    with pytest.raises(ValueError, match="labels: 2 values"):
+        render_labelled(face, size=SIZE, labels=np.array([1, 2]))
     with pytest.raises(ValueError, match="size="):
         render_views(face, size=2)
 

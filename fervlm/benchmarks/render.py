@@ -75,11 +75,12 @@ def bench_render(vertices: int = 35000, size: int = 224, views: int = 3, repeats
     import open3d as o3d
 
     from fervlm import render
+    from fervlm.render.camera import _framing, _rays
 
     mesh = face_like_mesh(vertices)
     yaws = [0.0] if views == 1 else list(np.linspace(-30.0, 30.0, views))
-    framing = render._framing(mesh, yaws, 1.08, 1.35)
-    rays, _ = render._rays(framing, yaws, size, "orthographic", 30.0)
+    framing = _framing(mesh, yaws, 1.08, 1.35)
+    rays, _ = _rays(framing, yaws, size, "orthographic", 30.0)
     rays_t = o3d.core.Tensor(rays)
 
     def build() -> object:

@@ -20,9 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--out", required=True, help="index CSV to write")
     p.add_argument("--subset", default=None, help="protocol subset: BU-3DFE I or II, Bosphorus six")
     p.add_argument("--tasks", nargs="+", default=None, help="BP4D tasks to keep, e.g. T1 T8")
-    p.add_argument(
-        "--tasks-csv", default=None, help="BP4D task -> emotion table (default data/bp4d_tasks.csv)"
-    )
+    p.add_argument("--tasks-csv", default=None, help="BP4D task -> emotion table (default: the shipped one)")
     p.add_argument("--labels", default=None, help="4DME label sheet (default <root>/4DME_labels.csv)")
     return p
 

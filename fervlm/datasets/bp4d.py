@@ -1,9 +1,9 @@
 """BP4D-Spontaneous adapter: `<root>/<F001>/<T1..T8>/<frame>.<mesh ext>` (docs/datasets.md §3).
 
 One row per task sequence folder (`path` = the folder, `task` = ``T1`` …); the emotion comes from the task
-table `data/bp4d_tasks.csv` (columns task, emotion, description; the commonly quoted mapping of Zhang et al.
-2014, overridable with `tasks_csv`). The real 3D mesh format of BP4D is not public (docs/datasets.md §3.3), so
-any extension `load_mesh` reads is accepted inside a task folder.
+table shipped in the package, `fervlm/resources/bp4d_tasks.csv` (columns task, emotion, description; the
+commonly quoted mapping of Zhang et al. 2014, overridable with `tasks_csv`). The real 3D mesh format of BP4D
+is not public (docs/datasets.md §3.3), so any extension `load_mesh` reads is accepted inside a task folder.
 """
 
 from __future__ import annotations
@@ -16,39 +16,24 @@ import pandas as pd
 
 from fervlm.datasets._common import canonical_label, check_root, log, make_index, sidecar
 from fervlm.datasets.sequences import sequence_frames
+from fervlm.resources import shipped
 
 SUBJECT = re.compile(r"^[FM]\d{3}$")
 TASK = re.compile(r"^T\d+$")
-DEFAULT_TASKS_CSV = Path(__file__).resolve().parents[2] / "data" / "bp4d_tasks.csv"
-# Used only when the CSV is not shipped with an installed copy of the package; same content as the CSV.
-_FALLBACK = {
-    "T1": "happiness",
-    "T2": "sadness",
-    "T3": "surprise",
-    "T4": "embarrassment",
-    "T5": "fear",
-    "T6": "pain",
-    "T7": "anger",
-    "T8": "disgust",
-}
+DEFAULT_TASKS_CSV = shipped("bp4d_tasks.csv")
 
 
 def read_task_table(path: str | Path | None = None) -> dict[str, str]:
     """Task → canonical emotion from a CSV with columns task, emotion (lines starting with `#` are comments).
 
     Args:
-        path: the CSV; None uses `data/bp4d_tasks.csv` (or the same built-in mapping when it is not found).
+        path: the CSV; None uses the table shipped in the package, `fervlm/resources/bp4d_tasks.csv`.
 
     Raises:
         FileNotFoundError: an explicit `path` does not exist.
         ValueError: the CSV lacks the task/emotion columns.
     """
-    if path is None:
-        if not DEFAULT_TASKS_CSV.is_file():
-            log.debug("BP4D task table %s not found; using the built-in mapping", DEFAULT_TASKS_CSV)
-            return dict(_FALLBACK)
-        path = DEFAULT_TASKS_CSV
-    path = Path(path)
+    path = Path(DEFAULT_TASKS_CSV if path is None else path)
     if not path.is_file():
         raise FileNotFoundError(f"BP4D task table not found: {path}")
     table = pd.read_csv(path, comment="#", dtype=str, skipinitialspace=True)
@@ -72,7 +57,7 @@ def load_bp4d(
         root: the folder holding `F001` … subject folders.
         tasks: tasks to keep (e.g. ``["T1", "T8"]`` for the cross-dataset protocol); all tasks in the table
         when None.
-        tasks_csv: task → emotion table overriding `data/bp4d_tasks.csv`.
+        tasks_csv: task → emotion table overriding `fervlm/resources/bp4d_tasks.csv`.
         min_frames: skip task folders with fewer mesh frames.
     """
     base = check_root(root, "BP4D")

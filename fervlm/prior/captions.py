@@ -7,11 +7,11 @@ pulled back at the corners, a dropped jaw"), several phrasings per AU, random or
 FACS codes in a share of the captions (FACS: Ekman & Friesen 1978). See docs/methods.md §1 for how the
 prompts are used downstream.
 
-The vocabulary is written to *meet the prompt banks' wording* (`data/prompts/emotions6.yaml`): the banks'
-descriptions speak of "lowered brows", "a wrinkled nose", "raised cheeks and pulled-up lip corners",
+The vocabulary is written to *meet the prompt banks' wording* (`fervlm/resources/prompts/emotions6.yaml`): the
+banks' descriptions speak of "lowered brows", "a wrinkled nose", "raised cheeks and pulled-up lip corners",
 "wide open eyes and a dropped jaw"; their templates of "a photo of a {adj} face", "a face showing {cls}".
-Zero-shot prediction compares an image with those prompts, so it only works where the caption language and
-the prompt language overlap (`tests/prior/test_captions.py` checks that every bank adjective is known here).
+Zero-shot prediction compares an image with those prompts, so it only works where the caption language and the
+prompt language overlap (`tests/prior/test_captions.py` checks that every bank adjective is known here).
 
 Whether a caption may also *name an emotion* — as web alt-text does ("a happy woman") — is a switch
 (`CaptionStyle.name_emotions`): an emotion is named only when the face contains that emotion's EMFACS
@@ -68,7 +68,7 @@ _MERGES: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
     (frozenset({"AU9", "AU10"}), ("a wrinkled nose and raised upper lip",)),
 )
 
-#: Emotion words: adjectives and nouns. A superset of the bank adjectives (data/prompts/emotions6.yaml).
+#: Emotion words: adjectives and nouns. A superset of the bank adjectives (resources/prompts/emotions6.yaml).
 EMOTION_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "anger": (("angry", "furious", "annoyed", "frowning"), ("anger", "fury", "frustration")),
     "disgust": (("disgusted", "repulsed", "revolted"), ("disgust", "distaste", "revulsion")),

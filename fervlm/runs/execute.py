@@ -65,6 +65,7 @@ def run_item(
     import papermill
 
     from fervlm.fingerprint import describe_changes
+    from fervlm.quiet import quiet_engine
 
     changes = changed_parameters(item)
     if not force and is_finished(item.output_dir):
@@ -102,6 +103,7 @@ def run_item(
                 stdout_file=log,
                 stderr_file=log,
                 execution_timeout=timeout,
+                **quiet_engine(),  # no TCP / Dash warnings (fervlm.quiet)
             )
             os.replace(item.partial_path, item.executed_path)
         except Exception as exc:  # a failing notebook (or kernel) is reported; the sweep goes on

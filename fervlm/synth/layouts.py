@@ -57,7 +57,8 @@ BP4D_TASK_EMOTIONS = {
     "T7": "anger",
     "T8": "disgust",
 }
-"""The generator's task emotions: the commonly quoted mapping (Zhang et al. 2014) of `data/bp4d_tasks.csv`."""
+"""The generator's task emotions: the commonly quoted mapping (Zhang et al. 2014) of the shipped task table
+(`fervlm/resources/bp4d_tasks.csv`)."""
 
 
 @dataclass

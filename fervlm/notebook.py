@@ -11,7 +11,7 @@ Two promises hold however a notebook is started (`make lab`, papermill, `fervlm 
   when the kernel started inside the project (JupyterLab starts it in `notebooks/`), see
   `use_project_root`;
 * a notebook run by hand computes what `fervlm sweep --profile quick` computes: the literal defaults of
-  every parameters cell are the `quick` profile's values (`notebooks/params/quick.yaml` is the one
+  every parameters cell are the `quick` profile's values (`fervlm/resources/profiles/quick.yaml` is the one
   source; `profile_mismatches` finds a stale default, `sync_parameter_defaults` rewrites it, and
   `tests/test_notebook_paths.py` fails until they agree).
 """

@@ -33,7 +33,7 @@ ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 @pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
 def test_parameter_defaults_are_the_quick_profile(path: Path) -> None:
     assert profile_mismatches(path, "quick") == {}, (
-        "the parameters cell disagrees with notebooks/params/quick.yaml; "
+        "the parameters cell disagrees with fervlm/resources/profiles/quick.yaml; "
         "run fervlm.notebook.sync_parameter_defaults on it"
     )
 

@@ -11,7 +11,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "sweep",
         help="run the notebooks under a profile (quick / paper) with papermill into outputs/",
         description="Execute notebooks/NN_*.ipynb with the values of a profile "
-        "(notebooks/params/<name>.yaml), "
+        "(fervlm/resources/profiles/<name>.yaml), "
         "one run per notebook x dataset x method that the notebook declares, each into "
         "outputs/<profile>/<notebook>/[<dataset>/][<method>/]. Finished runs are skipped; failures are "
         "reported and the sweep goes on; metrics are collected into outputs/<profile>/results.csv.",

@@ -9,7 +9,7 @@ known.
 Field defaults are the papers' loss weights with small-machine trainer settings. A profile overrides them
 (``fervlm train --profile``, :func:`profile_training`): ``quick`` (synthetic data, a tiny backbone, 2-core
 CPU) and ``paper`` (real data, pretrained ViT-B/16 on a GPU, lr 1e-4 as in the papers). Their values, and
-the reasons for them, are written once, in ``notebooks/params/<profile>.yaml``.
+the reasons for them, are written once, in ``fervlm/resources/profiles/<profile>.yaml``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ PROFILE_TRAIN_KEYS = ("backbone", "weights", "batch_size", "lr", "num_workers")
 
 
 def profile_training(profile: str | Path, method: str = "affectvlm") -> dict[str, Any]:
-    """The `TrainConfig` values a profile (`notebooks/params/<name>.yaml`, or a profile file) sets for one
+    """The `TrainConfig` values a profile (`fervlm/resources/profiles/<name>.yaml`, or a profile file) sets for one
     method: its `PROFILE_TRAIN_KEYS`, then its ``training`` values, then its ``method_training[method]``,
     then its ``epochs`` unless 0 (0 = the method's epochs from the two before).
 

@@ -1,7 +1,7 @@
 """Run folders and papermill sweeps: the same notebooks at two sizes, every output kept under `outputs/`.
 
 docs/design.md, Conventions "Run folders" and "Same notebooks at two sizes". A *profile*
-(`notebooks/params/<name>.yaml`: `quick` = synthetic data, tiny backbone, CPU; `paper` = real data, ViT-B/16,
+(`fervlm/resources/profiles/<name>.yaml`: `quick` = synthetic data, tiny backbone, CPU; `paper` = real data, ViT-B/16,
 GPU) fixes the values of the notebooks' parameters; `sweep` executes every notebook under that profile with
 papermill, one *item* per notebook × dataset × method, each into its own run folder.
 

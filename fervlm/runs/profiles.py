@@ -1,4 +1,4 @@
-"""Profiles: the flat, typed YAML files (`notebooks/params/<name>.yaml`) that size a sweep.
+"""Profiles: the flat, typed YAML files (`fervlm/resources/profiles/<name>.yaml`) that size a sweep.
 
 docs/design.md, "Same notebooks at two sizes". The YAML files are the one source of every profile value:
 `Profile` only types them (a field's default is the quick file's value, for a custom profile that leaves a
@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from fervlm.method_names import METHOD_NAMES
+from fervlm.resources import shipped
 from fervlm.typecheck import matches, type_name
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PARAMS_DIR = REPO_ROOT / "notebooks" / "params"
+PARAMS_DIR = shipped("profiles")
 #: The method names a profile may list (`fervlm.method_names`, their one home).
 KNOWN_METHODS = METHOD_NAMES
 
@@ -54,7 +55,7 @@ def quick_default(key: str) -> Callable[[], Any]:
     """A `default_factory` giving the quick profile's value of `key` (a fresh copy each time).
 
     `Profile` and the notebooks' config dataclasses (`fervlm.viz`) declare their profile keys with
-    ``field(default_factory=quick_default(key))``, so `notebooks/params/quick.yaml` stays the one place a
+    ``field(default_factory=quick_default(key))``, so `fervlm/resources/profiles/quick.yaml` stays the one place a
     quick value is written.
     """
     return lambda: copy.deepcopy(_quick_values()[key])
@@ -62,7 +63,7 @@ def quick_default(key: str) -> Callable[[], Any]:
 
 @dataclass
 class Profile:
-    """The typed contents of a profile YAML (`notebooks/params/<name>.yaml`); a notebook key left out of a
+    """The typed contents of a profile YAML (`fervlm/resources/profiles/<name>.yaml`); a notebook key left out of a
     file takes the quick profile's value.
 
     Relative paths (`notebooks_dir`, `dataset_roots`) are relative to the repository root, the notebooks'
@@ -105,7 +106,7 @@ class Profile:
 
 
 def shipped_profiles() -> list[str]:
-    """The names of the profiles shipped in `notebooks/params/` (``paper``, ``quick``)."""
+    """The names of the profiles shipped in `fervlm/resources/profiles/` (``paper``, ``quick``)."""
     return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
 
 

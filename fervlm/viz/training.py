@@ -45,7 +45,7 @@ PROMPT_SOURCES = ("label", "pseudo")
 
 @dataclass
 class TrainingNotebookConfig:
-    """The validated parameters of notebooks 02–04 (names as in `notebooks/params/quick.yaml`).
+    """The validated parameters of notebooks 02–04 (names as in `fervlm/resources/profiles/quick.yaml`).
 
     ``image_size`` is the *rendered* view size (`fervlm.experiments.prepare_dataset`); the model reads
     the views at its backbone's own input size (``TrainConfig.image_size=None``), since the tiny

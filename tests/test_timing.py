@@ -48,12 +48,12 @@ def test_rows_are_derived_from_the_recorded_epoch_times(tmp_path, monkeypatch: p
     """Known epoch times in, the table's columns out: epoch 1 dropped, median/min/max, rates, speedup,
     a failing configuration kept as a row, and a second call served from the saved times."""
     index = make_toy_table(tmp_path / "toy", n_subjects=2, size=32)  # 12 samples
-    recorded = {(1, 4): [9.0, 3.0, 1.0, 2.0], (2, 4): [5.0, 1.0, 2.0, 0.5], (1, 6): [7.0, 6.0, 4.0, 5.0]}
+    recorded = {(1, 4): [9.0, 3.0, 1.0, 2.0], (2, 4): [5.0, 1.0, 2.0, 0.5], (1, 5): [7.0, 6.0, 4.0, 5.0]}
     calls: list[tuple[int, int]] = []
 
     def fake_time(config, table, root, run_dir):
         calls.append((config.devices, config.batch_size))
-        if (config.devices, config.batch_size) == (2, 6):
+        if (config.devices, config.batch_size) == (2, 5):
             raise RuntimeError("out of memory\nsecond line")
         return recorded[(config.devices, config.batch_size)]
 
@@ -61,7 +61,7 @@ def test_rows_are_derived_from_the_recorded_epoch_times(tmp_path, monkeypatch: p
     settings = dict(
         method="affectvlm",
         devices_list=[2, 1],
-        batch_sizes=[6, 4, 64],
+        batch_sizes=[5, 4, 64],  # 12 // 5 = 2 steps: an epoch sees 10 of the 12 samples
         epochs=4,
         accelerator="cpu",
         backbone="fervlm-tiny",
@@ -69,7 +69,7 @@ def test_rows_are_derived_from_the_recorded_epoch_times(tmp_path, monkeypatch: p
     )
     table = measure_timings(index, tmp_path / "out", **settings).table
     rows = table.set_index(["devices", "batch_size"])
-    assert list(rows.index) == [(1, 4), (1, 6), (1, 64), (2, 4), (2, 6), (2, 64)]  # sorted, not as given
+    assert list(rows.index) == [(1, 4), (1, 5), (1, 64), (2, 4), (2, 5), (2, 64)]  # sorted, not as given
     for key, times in recorded.items():
         row, timed = rows.loc[key], times[1:]
         assert row["status"] == "ok" and row["epochs_timed"] == 3
@@ -80,14 +80,14 @@ def test_rows_are_derived_from_the_recorded_epoch_times(tmp_path, monkeypatch: p
     assert rows.loc[(2, 4), "speedup"] == pytest.approx(2.0 / 1.0)  # median(3, 1, 2) / median(1, 2, 0.5)
     assert rows.loc[(2, 4), "efficiency"] == pytest.approx(1.0)
     assert rows.loc[(2, 4), "per_device_batch"] == 2 and rows.loc[(2, 4), "backend"] == "gloo"
-    assert rows.loc[(2, 6), "status"] == "failed: RuntimeError: out of memory"
-    assert math.isnan(rows.loc[(2, 6), "epoch_time_s"]) and math.isnan(rows.loc[(2, 6), "speedup"])
+    assert rows.loc[(2, 5), "status"] == "failed: RuntimeError: out of memory"
+    assert math.isnan(rows.loc[(2, 5), "epoch_time_s"]) and math.isnan(rows.loc[(2, 5), "speedup"])
     assert rows.loc[(1, 64), "status"] == "skipped: batch 64 > 12 training samples"
-    assert sorted(calls) == [(1, 4), (1, 6), (2, 4), (2, 6)]  # skipped configurations never train
+    assert sorted(calls) == [(1, 4), (1, 5), (2, 4), (2, 5)]  # skipped configurations never train
     # Same settings again: the saved times are reused (no training), the failed one is tried again.
     calls.clear()
     again = measure_timings(index, tmp_path / "out", **settings).table
-    assert calls == [(2, 6)]
+    assert calls == [(2, 5)]
     pd.testing.assert_frame_equal(again, table)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import papermill as pm
 import pytest
 
-from fervlm.ablations import ablation_plan, variant_group
+from fervlm.ablations import ablation_plan, read_ablations, variant_group
 from fervlm.evaluate import read_metrics
 from fervlm.methods.config import LOSS_TERMS, load_config
 from fervlm.viz.ablations import (
@@ -93,6 +93,40 @@ def test_margin_dynamics_figure_reads_alpha_per_epoch(tmp_path: Path) -> None:
     assert "label prompts" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match="alpha"):
         plot_margin_dynamics(tmp_path / "affectvlm", 1)
+
+
+def test_read_ablations_gives_each_variant_its_difference_to_the_full_model(tmp_path: Path) -> None:
+    """Smoke-size runs all sit at chance (every delta 0): the notebook run cannot check deltas; this can."""
+    import json
+
+    def summary(method: str, variant: str, accuracy: float, walls: list[float]) -> None:
+        folder = tmp_path / method / variant
+        folder.mkdir(parents=True)
+        payload = {
+            "accuracy": {"mean": accuracy, "std": 0.01},
+            "macro_f1": {"mean": accuracy / 2, "std": 0.02},
+            "n_folds": len(walls),
+            "wall_time_s": {"values": walls},
+        }
+        (folder / "summary.json").write_text(json.dumps(payload))
+
+    summary("affectvlm", "front", 0.6, [1.0, 2.0])
+    summary("affectvlm", "no-mc", 0.25, [3.0, 4.0])
+    summary("affectvlm", "full", 0.5, [5.0, 6.0])
+    summary("smilevlm", "no-bt", 0.3, [7.0])  # its full run is missing
+    table = read_ablations(tmp_path, ["affectvlm", "smilevlm"])
+    assert list(zip(table["method"], table["variant"], strict=True)) == [
+        ("affectvlm", "full"),  # plan order, not the order the folders were written
+        ("affectvlm", "no-mc"),
+        ("affectvlm", "front"),
+        ("smilevlm", "no-bt"),
+    ]
+    assert table["accuracy"].tolist() == [0.5, 0.25, 0.6, 0.3]
+    assert table["delta_accuracy"].iloc[:3].tolist() == pytest.approx([0.0, -0.25, 0.1])
+    assert np.isnan(table["delta_accuracy"].iloc[3])
+    assert table["wall_time_s"].tolist() == [11.0, 7.0, 3.0, 7.0]  # summed over folds
+    assert table["n_folds"].tolist() == [2, 2, 2, 1]
+    assert table["group"].tolist() == ["full", "loss", "views", "loss"]
 
 
 def test_ablation_table_shows_accuracy_and_difference_in_percent() -> None:

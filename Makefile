@@ -13,7 +13,7 @@ help:
 	@echo "make test   - set up on first use, then run the test suite"
 	@echo "make lab    - start JupyterLab on notebooks/ (LAB_ARGS=--no-browser on a server)"
 	@echo "make app    - start the Streamlit inference app (APP_ARGS=--headless on a server)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and the import-layer contract (lint-imports); make test runs it first"
 
 sysdeps:
 	@bash .ci/sysdeps.sh
@@ -30,12 +30,13 @@ setup: sysdeps $(STAMP)
 demo: setup
 	$(VENV)/bin/fervlm demo
 
-test: setup
-	$(PY) -m ruff check fervlm tests
+test: lint
 	$(PY) -m pytest -n $(JOBS) -q
 
+# ruff, then the import contract of pyproject.toml [tool.importlinter] (docs/design.md, "Layers").
 lint: setup
 	$(PY) -m ruff check fervlm tests
+	$(VENV)/bin/lint-imports
 
 # JUPYTER_CONFIG_PATH adds the repository's .jupyter/ (fervlm/lab.py): notebooks saved without outputs,
 # no "Build Recommended" prompt. LAB_ARGS=--no-browser on a server.

@@ -224,6 +224,22 @@ def resolve_weights(name: str, weights: str | os.PathLike[str] | None) -> tuple[
     )
 
 
+def weights_dir() -> Path:
+    """Where named priors live: ``$FERVLM_WEIGHTS``, else ``data/weights`` in the project folder
+    (`fervlm.project.project_root`: the repository, or the working directory of an installed copy)."""
+    from fervlm.project import project_root
+
+    return Path(os.environ.get("FERVLM_WEIGHTS") or project_root() / "data" / "weights")
+
+
+def prior_path(
+    backbone: str = "fervlm-tiny-rn", variant: str = "", directory: str | Path | None = None
+) -> Path:
+    """The checkpoint file of the FACS prior of `backbone` (``facs-<backbone>[-<variant>].pt``)."""
+    folder = Path(directory) if directory is not None else weights_dir()
+    return folder / f"facs-{backbone}{'-' + variant if variant else ''}.pt"
+
+
 FACS_PRIOR = "facs"
 """The weights name of the project's own vision-language prior (`fervlm pretrain`)."""
 
@@ -234,8 +250,6 @@ def facs_prior_file(name: str) -> Path:
     Raises:
         ValueError: it has not been built (the message names the command that builds it).
     """
-    from fervlm.pretrain import prior_path
-
     path = prior_path(name)
     if not path.is_file():
         raise ValueError(

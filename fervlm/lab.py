@@ -22,7 +22,7 @@ RUN_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime", "jupyter")
 
 def is_tracked_notebook(os_path: str | Path) -> bool:
     """Whether a file is one of the project's notebooks (``<project root>/notebooks/*.ipynb``)."""
-    from fervlm.notebook import project_root
+    from fervlm.project import project_root
 
     path = Path(os_path).resolve()
     return path.suffix == ".ipynb" and path.parent == project_root() / "notebooks"

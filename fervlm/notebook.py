@@ -31,30 +31,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from fervlm.project import ROOT_ENV, checkout_root, project_root  # noqa: F401  (re-exported)
 from fervlm.typecheck import matches, type_name
 
 C = TypeVar("C")
 
-#: Environment variable naming another project root (tests run notebooks in a temporary copy of it).
-ROOT_ENV = "FERVLM_ROOT"
 #: Parameters that differ per sweep item (or name the item's dimension), so no profile value is their default.
 ITEM_PARAMETERS = ("output_dir", "dataset", "method", "dataset_root", "data_kind")
-
-
-def checkout_root() -> Path | None:
-    """The repository the package runs from (a checkout or an editable install), or None for an installed
-    copy (``pip install .`` puts the package in site-packages, far from any project folder)."""
-    root = Path(__file__).resolve().parents[1]
-    return root if (root / "pyproject.toml").is_file() and (root / "fervlm").is_dir() else None
-
-
-def project_root() -> Path:
-    """The user's project folder, where relative paths (``data/…``, ``outputs/…``) point: ``$FERVLM_ROOT`` if
-    set, else the repository the package runs from, else (an installed copy) the working directory."""
-    value = os.environ.get(ROOT_ENV)
-    if value:
-        return Path(value).resolve()
-    return checkout_root() or Path.cwd().resolve()
 
 
 def use_project_root() -> Path:
@@ -208,8 +191,8 @@ def profile_defaults(
     Per-item values (`ITEM_PARAMETERS`: the output folder, the dataset/method dimension) are left out, except
     ``dataset_root``, given when `dataset` is named and the profile has a root for it.
     """
+    from fervlm.profiles import load_profile
     from fervlm.runs.plan import _item_parameters
-    from fervlm.runs.profiles import load_profile
 
     prof = load_profile(profile)
     declared = list(declared)

@@ -39,6 +39,9 @@ from typing import Any
 import numpy as np
 import torch
 
+# The weights folder and a prior's file name belong to `fervlm.backbones`, which loads priors by name;
+# they are re-exported here because `fervlm pretrain` writes what `backbones` reads.
+from fervlm.backbones import prior_path, weights_dir
 from fervlm.prior.captions import CaptionStyle, captions
 from fervlm.prior.corpus import PRIOR_NAMESPACE, Corpus, CorpusConfig, build_corpus
 from fervlm.utils import atomic_write_text
@@ -149,22 +152,6 @@ PRESETS: dict[str, PretrainConfig] = {
 
 
 # --------------------------------------------------------------------------------------------- paths
-
-
-def weights_dir() -> Path:
-    """Where named priors live: ``$FERVLM_WEIGHTS``, else ``data/weights`` in the project folder
-    (`fervlm.notebook.project_root`: the repository, or the working directory of an installed copy)."""
-    from fervlm.notebook import project_root
-
-    return Path(os.environ.get("FERVLM_WEIGHTS") or project_root() / "data" / "weights")
-
-
-def prior_path(
-    backbone: str = "fervlm-tiny-rn", variant: str = "", directory: str | Path | None = None
-) -> Path:
-    """The checkpoint file of the FACS prior of `backbone` (``facs-<backbone>[-<variant>].pt``)."""
-    folder = Path(directory) if directory is not None else weights_dir()
-    return folder / f"facs-{backbone}{'-' + variant if variant else ''}.pt"
 
 
 def card_path(checkpoint: str | Path) -> Path:
@@ -413,7 +400,7 @@ def pretrain(
     if interrupted:
         return {"finished": False, "step": step, "total_steps": total}
 
-    from fervlm.runs import git_hash
+    from fervlm.project import git_hash
 
     model.eval()
     save_checkpoint(model, checkpoint)

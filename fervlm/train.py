@@ -69,11 +69,12 @@ import torch
 
 from fervlm.checkpoints import RandomStates, usable_checkpoint
 from fervlm.data import FERDataModule, load_table, normalization_of
+from fervlm.datasets.registry import data_kind
 from fervlm.fingerprint import check_fold_settings
 from fervlm.methods.config import TrainConfig
 from fervlm.methods.factory import build_method, resolve_classes
 from fervlm.outdir import ensure_writable
-from fervlm.utils import atomic_write_text, data_kind
+from fervlm.utils import atomic_write_text
 
 __all__ = ["build_trainer", "cross_dataset", "evaluate_method", "fit_fold", "fold_dir", "run_cv"]
 

@@ -114,18 +114,3 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 `text` to `path` atomically (no newline translation) and return the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def data_kind(datasets: str | list[str]) -> str:
-    """``"synthetic"`` when every named experiment dataset is a generated one, else ``"real"``; ``""`` for no
-    name. Results tables use it so a synthetic number is never read as a benchmark result.
-
-    Whether one dataset is generated is decided by the one rule, `fervlm.experiments.is_synthetic`.
-    """
-    # Imported here: fervlm.experiments imports fervlm.prepare, which imports this module.
-    from fervlm.experiments import is_synthetic
-
-    names = [datasets] if isinstance(datasets, str) else list(datasets)
-    if not names:
-        return ""
-    return "synthetic" if all(is_synthetic(n) for n in names) else "real"

@@ -58,3 +58,45 @@ def smoke_facs_priors(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 pretrain(PRESETS["smoke"].replace(backbone=backbone), checkpoint=path, progress=False)
     os.environ["FERVLM_WEIGHTS"] = str(shared)
     return shared
+
+
+@pytest.fixture
+def same_figure(tmp_path_factory: pytest.TempPathFactory):
+    """Check that a PNG a notebook saved is the figure ``fig`` pixel for pixel, both written by
+    `fervlm.notebook.save_figure`: the notebook drew what the package draws from the table it saved."""
+
+    def check(png: Path, fig) -> None:
+        import numpy as np
+        from PIL import Image
+
+        from fervlm.notebook import save_figure
+
+        reference = save_figure(fig, tmp_path_factory.mktemp("reference"), png.stem)
+        with Image.open(png) as saved, Image.open(reference) as drawn:
+            assert saved.size == drawn.size, (
+                f"{png}: {saved.size} pixels, the figure of its table {drawn.size}"
+            )
+            assert np.array_equal(np.asarray(saved), np.asarray(drawn)), (
+                f"{png} is not the figure of its table"
+            )
+
+    return check
+
+
+@pytest.fixture
+def png_with_colours():
+    """Check that a PNG decodes and shows each of ``colours`` (hex; a pixel within 2 levels per channel):
+    for figures of a trained model, which a test cannot redraw, the colours their legend promises."""
+
+    def check(png: Path, colours: list[str]) -> None:
+        import numpy as np
+        from matplotlib.colors import to_rgb
+        from PIL import Image
+
+        with Image.open(png) as image:
+            pixels = np.asarray(image.convert("RGB"), dtype=int).reshape(-1, 3)
+        for colour in colours:
+            target = np.round(np.array(to_rgb(colour)) * 255).astype(int)
+            assert (np.abs(pixels - target).max(axis=1) <= 2).any(), f"{png}: no {colour} pixel"
+
+    return check

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from fervlm.datasets.registry import data_kind
 from fervlm.experiments import DATASETS, is_synthetic
-from fervlm.utils import data_kind
 from fervlm.viz.results import data_label
 
 

@@ -10,7 +10,16 @@ import papermill as pm
 import pytest
 
 from fervlm.synth import AU_NAMES
-from fervlm.viz.explain import ExplainConfig, active_region_mask, resize_nearest
+from fervlm.viz.explain import (
+    _REGION_COLOURS,
+    ExplainConfig,
+    ExplainSet,
+    active_region_mask,
+    cam_figure,
+    pointing_bar_chart,
+    pointing_table,
+    resize_nearest,
+)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_explainability.ipynb"
 
@@ -31,6 +40,79 @@ def test_resize_nearest_keeps_labels() -> None:
     assert set(np.unique(resize_nearest(labels, 2))) <= set(range(16))
 
 
+def _entry(hit: float, image: float, face: float, n: int) -> dict:
+    return {
+        "pointing_game": {"hit_rate": hit, "n_evaluated": n, "n_tied": 0},
+        "random_baseline": {"hit_rate": image},
+        "random_face": {"hit_rate": face},
+        "ratio": hit / image,
+    }
+
+
+def test_pointing_table_and_chart_show_each_backbone_and_view_beside_the_baselines() -> None:
+    reports = {
+        "vit": {"view_-30": _entry(0.5, 0.1, 0.2, 4), "overall": _entry(0.25, 0.1, 0.2, 8)},
+        "resnet": {"overall": _entry(0.75, 0.1, 0.3, 8)},
+    }
+    table = pointing_table(reports)
+    assert list(zip(table["backbone"], table["views"], strict=True)) == [
+        ("vit", "-30"),
+        ("vit", "overall"),
+        ("resnet", "overall"),
+    ]
+    assert table["hit_rate"].tolist() == [0.5, 0.25, 0.75] and table["n_maps"].tolist() == [4, 8, 8]
+    assert table["ratio_to_image_baseline"].tolist() == pytest.approx([5.0, 2.5, 7.5])
+    fig = pointing_bar_chart(table)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    # Three series of three bars: Grad-CAM, random map (image), random map (face pixels).
+    assert heights == pytest.approx([0.5, 0.25, 0.75, 0.1, 0.1, 0.1, 0.2, 0.2, 0.3])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "Grad-CAM maximum",
+        "random map (image)",
+        "random map (face pixels)",
+    ]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["vit\n-30", "vit\noverall", "resnet\noverall"]
+
+
+def test_cam_figure_marks_each_maps_maximum_and_outlines_the_active_regions() -> None:
+    import torch
+
+    from fervlm.explain import overlay
+
+    n, views, size = 2, 3, 8
+    bits = np.zeros((n, views, size, size), dtype=np.int64)
+    bits[:, :, 5:7, 2:6] = 1 << AU_NAMES.index("AU12")  # the mouth of a happy face
+    cams = np.zeros((n, views, size, size))
+    peaks = {(i, v): (i + v, 7 - v) for i in range(n) for v in range(views)}  # (row, column)
+    for (i, v), (y, x) in peaks.items():
+        cams[i, v, y, x] = 1.0
+    rgb = np.random.default_rng(0).integers(0, 255, (n, views, size, size, 3), dtype=np.uint8)
+    data = ExplainSet(
+        images=torch.zeros(n, views, 3, size, size),
+        rgb=rgb,
+        bits=bits,
+        masks=bits > 0,
+        foreground=np.ones_like(bits, dtype=bool),
+        labels=["happiness", "sadness"],
+        sample_ids=["a", "b"],
+        yaws=[-30.0, 0.0, 30.0],
+    )
+    fig = cam_figure(data, cams, [1, 0], ["sadness", "happiness"], title="vit")
+    axes = np.array(fig.axes).reshape(2, views)  # rows follow `chosen`: sample 1 first
+    assert fig.get_suptitle() == "vit"
+    assert [ax.get_title() for ax in axes[0]] == ["yaw -30°", "yaw +0°", "yaw +30°"]
+    assert [axes[r, 0].get_ylabel() for r in range(2)] == ["sadness\n→ sadness", "happiness\n→ happiness"]
+    for r, i in enumerate([1, 0]):
+        for v in range(views):
+            ax = axes[r, v]
+            np.testing.assert_array_equal(ax.images[0].get_array(), overlay(rgb[i, v], cams[i, v], 0.55))
+            (marker,) = ax.get_lines()
+            assert (marker.get_ydata()[0], marker.get_xdata()[0]) == peaks[(i, v)]
+            # Happiness (AU6 + AU12) outlines its mouth; sadness has no AU12 pixels to outline.
+            assert bool(ax.collections) == (data.labels[i] == "happiness")
+
+
 def test_config_rejects_real_data_and_picks_the_first_fold() -> None:
     with pytest.raises(ValueError, match="AU masks"):
         ExplainConfig(dataset="bu3dfe_I")
@@ -40,23 +122,40 @@ def test_config_rejects_real_data_and_picks_the_first_fold() -> None:
 
 
 @pytest.mark.slow
-def test_notebook_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs_at_smoke_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, png_with_colours
+) -> None:
     monkeypatch.setenv("FERVLM_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     pm.execute_notebook(
-        str(NOTEBOOK), str(tmp_path / "07.ipynb"),
+        str(NOTEBOOK),
+        str(tmp_path / "07.ipynb"),
         parameters={
-            "output_dir": str(out), "dataset_root": str(tmp_path / "bu3dfe"), "synthetic_subjects": 4,
-            "image_size": 64, "vit_backbone": "fervlm-tiny", "epochs": 1, "k_folds": 2,
-            "run_folds": [0], "n_show": 2, "batch_size": 8,
+            "output_dir": str(out),
+            "dataset_root": str(tmp_path / "bu3dfe"),
+            "synthetic_subjects": 4,
+            "image_size": 64,
+            "vit_backbone": "fervlm-tiny",
+            "epochs": 1,
+            "k_folds": 2,
+            "run_folds": [0],
+            "n_show": 2,
+            "batch_size": 8,
         },
-        kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
     )
-    for name in ("gradcam_vit.png", "gradcam_resnet.png", "pointing_game.png"):
-        assert (out / name).stat().st_size > 0, name
+    # Overlays with the four region outlines of the legend; bars in the three series' colours.
+    for kind in ("vit", "resnet"):
+        png_with_colours(out / f"gradcam_{kind}.png", list(_REGION_COLOURS.values()))
+    png_with_colours(out / "pointing_game.png", ["#1f77b4", "#bbbbbb", "#777777"])
     metrics = json.loads((out / "metrics.json").read_text())
     for kind in ("vit", "resnet"):
-        assert 0.0 <= metrics[kind]["pointing_game"] <= 1.0
+        hits = metrics[kind]["pointing_game"] * metrics[kind]["n_maps"]
+        assert hits == pytest.approx(round(hits)), "a hit rate is hits / maps"
+        n_test = json.loads((out / kind / "fold-00" / "metrics.json").read_text())["n_test"]
+        assert 0 < metrics[kind]["n_maps"] <= 3 * n_test  # at most one map per view of every test sample
         assert 0.0 < metrics[kind]["random_image"] < metrics[kind]["random_face"] < 1.0
         assert set(metrics[kind]["per_view"]) == {"view_-30", "view_0", "view_30"}
     assert (out / "vit" / "fold-00" / "metrics.json").is_file()

@@ -52,7 +52,7 @@ def test_atomic_save_npy_round_trip(tmp_path: Path) -> None:
 
 
 def test_data_kind_labels_generated_datasets() -> None:
-    from fervlm.utils import data_kind
+    from fervlm.datasets.registry import data_kind
 
     assert data_kind("synthetic_bu3dfe") == "synthetic"
     assert data_kind(["synthetic_bu4dfe", "bp4d"]) == "real"

@@ -48,14 +48,14 @@ PROFILE_TRAIN_KEYS = ("backbone", "weights", "batch_size", "lr", "num_workers")
 
 
 def profile_training(profile: str | Path, method: str = "affectvlm") -> dict[str, Any]:
-    """The `TrainConfig` values a profile (`fervlm/resources/profiles/<name>.yaml`, or a profile file) sets for one
-    method: its `PROFILE_TRAIN_KEYS`, then its ``training`` values, then its ``method_training[method]``,
-    then its ``epochs`` unless 0 (0 = the method's epochs from the two before).
+    """The `TrainConfig` values a profile (`fervlm/resources/profiles/<name>.yaml`, or a profile file) sets
+    for one method: its `PROFILE_TRAIN_KEYS`, then its ``training`` values, then its
+    ``method_training[method]``, then its ``epochs`` unless 0 (0 = the method's epochs from the two before).
 
     The profiles' YAML files are the one source of these values (and of the reasons for them, written next to
     them); ``weights: none`` means random towers (None).
     """
-    from fervlm.runs.profiles import load_profile
+    from fervlm.profiles import load_profile
 
     prof = load_profile(profile)
     given = [*prof.training, *(k for per_method in prof.method_training.values() for k in per_method)]
@@ -359,7 +359,7 @@ def load_config(
     YAML file, ``--set`` items, overrides."""
     import yaml
 
-    from fervlm.runs.profiles import profile_path
+    from fervlm.profiles import profile_path
 
     if profile is not None:
         try:

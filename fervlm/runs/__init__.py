@@ -1,9 +1,9 @@
 """Run folders and papermill sweeps: the same notebooks at two sizes, every output kept under `outputs/`.
 
 docs/design.md, Conventions "Run folders" and "Same notebooks at two sizes". A *profile*
-(`fervlm/resources/profiles/<name>.yaml`: `quick` = synthetic data, tiny backbone, CPU; `paper` = real data, ViT-B/16,
-GPU) fixes the values of the notebooks' parameters; `sweep` executes every notebook under that profile with
-papermill, one *item* per notebook × dataset × method, each into its own run folder.
+(`fervlm/resources/profiles/<name>.yaml`: `quick` = synthetic data, tiny backbone, CPU; `paper` = real
+data, ViT-B/16, GPU) fixes the values of the notebooks' parameters; `sweep` executes every notebook under that
+profile with papermill, one *item* per notebook × dataset × method, each into its own run folder.
 
 Notebook ↔ sweep contract (every notebook in `notebooks/` follows it):
 
@@ -45,6 +45,17 @@ Notebook ↔ sweep contract (every notebook in `notebooks/` follows it):
 `aggregate_results` then walks the metrics files of one profile into ``<root>/<profile>/results.csv``.
 """
 
+from fervlm.profiles import (
+    KNOWN_METHODS,
+    PARAMS_DIR,
+    REPO_ROOT,
+    Profile,
+    load_profile,
+    profile_path,
+    quick_default,
+    shipped_profiles,
+    validate_profile,
+)
 from fervlm.runs.aggregate import aggregate_results
 from fervlm.runs.execute import ensure_profile_prior, run_item, summarize, sweep
 from fervlm.runs.kernel import resolve_kernel
@@ -57,17 +68,6 @@ from fervlm.runs.plan import (
     plan_sweep,
     plan_table,
     sweep_parameters,
-)
-from fervlm.runs.profiles import (
-    KNOWN_METHODS,
-    PARAMS_DIR,
-    REPO_ROOT,
-    Profile,
-    load_profile,
-    profile_path,
-    quick_default,
-    shipped_profiles,
-    validate_profile,
 )
 from fervlm.runs.provenance import (
     STATUS_FILE,

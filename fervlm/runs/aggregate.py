@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from fervlm.runs.profiles import KNOWN_METHODS
+from fervlm.profiles import KNOWN_METHODS
 from fervlm.runs.provenance import STATUS_FILE
 from fervlm.utils import atomic_write
 

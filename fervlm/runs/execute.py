@@ -13,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from fervlm.profiles import REPO_ROOT, Profile, load_profile
 from fervlm.runs.aggregate import aggregate_results
 from fervlm.runs.kernel import resolve_kernel
 from fervlm.runs.plan import ItemResult, RunItem, plan_sweep
-from fervlm.runs.profiles import REPO_ROOT, Profile, load_profile
 from fervlm.runs.provenance import STATUS_FILE, changed_parameters, is_finished, write_run_info
 from fervlm.utils import atomic_write
 

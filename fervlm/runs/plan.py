@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from fervlm.runs.profiles import KNOWN_METHODS, REPO_ROOT, Profile, load_profile
+from fervlm.datasets.registry import data_kind
+from fervlm.profiles import KNOWN_METHODS, REPO_ROOT, Profile, load_profile
 from fervlm.runs.provenance import changed_parameters, read_status
-from fervlm.utils import data_kind
 
 __all__ = [
     "NOTEBOOK_GLOB",

@@ -8,7 +8,6 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from fervlm.runs.profiles import REPO_ROOT
+from fervlm.project import git_hash
 from fervlm.utils import atomic_write
 
 if TYPE_CHECKING:
@@ -25,25 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["STATUS_FILE", "changed_parameters", "git_hash", "is_finished", "read_status", "write_run_info"]
 
 STATUS_FILE = "status.json"
-
-
-def git_hash(repo: str | os.PathLike[str] = REPO_ROOT) -> str:
-    """The commit of `repo` (+ ``-dirty`` with uncommitted changes), or ``"unknown"`` without git/a repo."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):  # git missing, not a repo, no commit yet, hung
-        return "unknown"
-    return f"{head}-dirty" if dirty else head
 
 
 def write_run_info(

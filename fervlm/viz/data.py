@@ -13,8 +13,8 @@ import pandas as pd
 
 from fervlm.experiments import dataset_spec
 from fervlm.prepare import sample_frames
+from fervlm.profiles import quick_default
 from fervlm.render import MODES
-from fervlm.runs.profiles import quick_default
 from fervlm.tables import view_column
 from fervlm.viewpoints import view_name
 

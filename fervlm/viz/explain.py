@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from fervlm.experiments import dataset_spec
-from fervlm.runs.profiles import quick_default
+from fervlm.profiles import quick_default
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from fervlm.runs.profiles import quick_default
+from fervlm.profiles import quick_default
 
 __all__ = [
     "PriorNotebookConfig",

@@ -14,7 +14,7 @@ import pandas as pd
 
 from fervlm.experiments import dataset_spec
 from fervlm.method_names import TRAINED_METHODS
-from fervlm.runs.profiles import quick_default
+from fervlm.profiles import quick_default
 
 __all__ = ["TimingNotebookConfig", "epoch_time_figure", "hardware_table", "speedup_figure"]
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fervlm.runs.profiles import quick_default
+from fervlm.profiles import quick_default
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -116,7 +116,7 @@ class TrainingNotebookConfig:
         defaults under the notebook's values.
         """
         from fervlm.methods.config import load_config
-        from fervlm.runs.profiles import shipped_profiles
+        from fervlm.profiles import shipped_profiles
 
         values = dict(
             method=method,

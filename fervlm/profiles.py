@@ -35,7 +35,7 @@ __all__ = [
     "validate_profile",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = shipped("profiles")
 #: The method names a profile may list (`fervlm.method_names`, their one home).
 KNOWN_METHODS = METHOD_NAMES
@@ -55,16 +55,16 @@ def quick_default(key: str) -> Callable[[], Any]:
     """A `default_factory` giving the quick profile's value of `key` (a fresh copy each time).
 
     `Profile` and the notebooks' config dataclasses (`fervlm.viz`) declare their profile keys with
-    ``field(default_factory=quick_default(key))``, so `fervlm/resources/profiles/quick.yaml` stays the one place a
-    quick value is written.
+    ``field(default_factory=quick_default(key))``, so `fervlm/resources/profiles/quick.yaml` stays the one
+    place a quick value is written.
     """
     return lambda: copy.deepcopy(_quick_values()[key])
 
 
 @dataclass
 class Profile:
-    """The typed contents of a profile YAML (`fervlm/resources/profiles/<name>.yaml`); a notebook key left out of a
-    file takes the quick profile's value.
+    """The typed contents of a profile YAML (`fervlm/resources/profiles/<name>.yaml`); a notebook key left out
+    of a file takes the quick profile's value.
 
     Relative paths (`notebooks_dir`, `dataset_roots`) are relative to the repository root, the notebooks'
     working directory. The notebook keys (all but the last two) are what `fervlm sweep` passes to the

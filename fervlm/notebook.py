@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from fervlm.viz.figures import save_figure as save_figure  # re-exported: every notebook imports it here
+
 C = TypeVar("C")
 
 #: Environment variable naming another project root (tests run notebooks in a temporary copy of it).
@@ -136,16 +138,6 @@ def setup(seed: int = 0, quiet: bool = True) -> None:
         logging.getLogger().setLevel(logging.ERROR)
         for name in ("lightning", "pytorch_lightning", "lightning.pytorch", "open_clip"):
             logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def save_figure(fig: Any, output_dir: str | Path, name: str) -> Path:
-    """Save a matplotlib figure as `<output_dir>/<name>.png` (atomically) and return the path."""
-    from fervlm.utils import atomic_write
-
-    path = Path(output_dir) / f"{name}.png"
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight", dpi=110)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------

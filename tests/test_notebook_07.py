@@ -9,8 +9,8 @@ import numpy as np
 import papermill as pm
 import pytest
 
+from fervlm.explain import ExplainConfig, active_region_mask, resize_nearest
 from fervlm.synth import AU_NAMES
-from fervlm.viz.explain import ExplainConfig, active_region_mask, resize_nearest
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_explainability.ipynb"
 
@@ -39,18 +39,44 @@ def test_config_rejects_real_data_and_picks_the_first_fold() -> None:
     assert ExplainConfig().train_config("fervlm-tiny-rn").image_size is None  # the tower's own size
 
 
+def test_tower_weights_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`facs`: each architecture's own prior, or random weights where none is built; all else as given."""
+    from fervlm.pretrain import prior_path
+
+    monkeypatch.setenv("FERVLM_WEIGHTS", str(tmp_path))
+    prior_path("fervlm-tiny-rn").write_bytes(b"")  # only the ResNet has a prior here
+    cfg = ExplainConfig(vit_backbone="fervlm-tiny", resnet_backbone="fervlm-tiny-rn", weights="facs")
+    assert cfg.tower_weights("fervlm-tiny-rn") == "facs"
+    assert cfg.tower_weights("fervlm-tiny") == "none"
+    assert cfg.towers == {"vit": "fervlm-tiny (weights none)", "resnet": "fervlm-tiny-rn (weights facs)"}
+    prior_path("fervlm-tiny").write_bytes(b"")  # a ViT prior, once built, is used the same way
+    assert cfg.tower_weights("fervlm-tiny") == "facs"
+    other = ExplainConfig(weights="some/file.pt")
+    assert {other.tower_weights(b) for b in other.backbones.values()} == {"some/file.pt"}
+
+
 @pytest.mark.slow
 def test_notebook_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FERVLM_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     pm.execute_notebook(
-        str(NOTEBOOK), str(tmp_path / "07.ipynb"),
+        str(NOTEBOOK),
+        str(tmp_path / "07.ipynb"),
         parameters={
-            "output_dir": str(out), "dataset_root": str(tmp_path / "bu3dfe"), "synthetic_subjects": 4,
-            "image_size": 64, "vit_backbone": "fervlm-tiny", "epochs": 1, "k_folds": 2,
-            "run_folds": [0], "n_show": 2, "batch_size": 8,
+            "output_dir": str(out),
+            "dataset_root": str(tmp_path / "bu3dfe"),
+            "synthetic_subjects": 4,
+            "image_size": 64,
+            "vit_backbone": "fervlm-tiny",
+            "epochs": 1,
+            "k_folds": 2,
+            "run_folds": [0],
+            "n_show": 2,
+            "batch_size": 8,
         },
-        kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
     )
     for name in ("gradcam_vit.png", "gradcam_resnet.png", "pointing_game.png"):
         assert (out / name).stat().st_size > 0, name

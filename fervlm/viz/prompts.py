@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from fervlm.prompts import SHIPPED_BANKS, PromptBank, load_bank
+from fervlm.viz.figures import save_figure as save_figure  # re-exported for notebook 01
 
 
 @dataclass(frozen=True)
@@ -133,15 +133,6 @@ def plot_prompt_map(
     ax.set_yticks([])
     ax.legend(fontsize=8, loc="best")
     return fig
-
-
-def save_figure(fig: Any, output_dir: str | Path, name: str) -> Path:
-    """Save `fig` as `<output_dir>/<name>.png` (folder created) and return the path."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    return path
 
 
 def bank_summary(bank: PromptBank) -> dict[str, int]:

@@ -1,0 +1,53 @@
+"""Explaining trained models: Grad-CAM per view, the pointing game, and a fold's embeddings.
+
+One submodule per concept; every public name is re-exported here, so ``from fervlm.explain import X`` works.
+This is the computing layer: the figures that draw its results are `fervlm.viz.explain` and
+`fervlm.viz.results`.
+
+- `fervlm.explain.layers` — which layer Grad-CAM reads per tower type (`target_layer`) and the token-to-map
+  reshape for ViTs (`reshape_transform_for`); docs/algorithms.md §2.3-2.4.
+- `fervlm.explain.gradcam` — `gradcam_views`: Grad-CAM (Selvaraju et al., ICCV 2017, eq. 1-2) of every view
+  for the target `y = cos(f_v(x), p_c)` (`PrototypeSimilarityTarget`).
+- `fervlm.explain.display` — `to_uint8`, `overlay` (arrays for display).
+- `fervlm.explain.pointing` — the pointing game (Zhang et al., ECCV 2016, §5.1) and its random baseline.
+- `fervlm.explain.groundtruth` — the AU regions of a sample's expression on the synthetic faces.
+- `fervlm.explain.experiment` — notebook 07's `ExplainConfig`, `train_fold`, `load_trained_method`.
+- `fervlm.explain.fold` — `explain_fold`: Grad-CAM and the pointing game over a trained fold's test views.
+- `fervlm.explain.embeddings` — a fold's fused test embeddings and their UMAP projection (notebook 09).
+"""
+
+from __future__ import annotations
+
+from fervlm.explain.display import overlay, to_uint8
+from fervlm.explain.embeddings import embed_test_split, umap_projection
+from fervlm.explain.experiment import ExplainConfig, load_trained_method, train_fold
+from fervlm.explain.fold import ExplainSet, explain_fold, load_explain_set, pointing_table
+from fervlm.explain.gradcam import PrototypeSimilarityTarget, gradcam_views
+from fervlm.explain.groundtruth import FACE_REGIONS, active_region_mask, region_masks, resize_nearest
+from fervlm.explain.layers import reshape_transform_for, target_layer
+from fervlm.explain.pointing import pointing_game, pointing_game_report, random_baseline
+
+__all__ = [
+    "FACE_REGIONS",
+    "ExplainConfig",
+    "ExplainSet",
+    "PrototypeSimilarityTarget",
+    "active_region_mask",
+    "embed_test_split",
+    "explain_fold",
+    "gradcam_views",
+    "load_explain_set",
+    "load_trained_method",
+    "overlay",
+    "pointing_game",
+    "pointing_game_report",
+    "pointing_table",
+    "random_baseline",
+    "region_masks",
+    "reshape_transform_for",
+    "resize_nearest",
+    "target_layer",
+    "to_uint8",
+    "train_fold",
+    "umap_projection",
+]

@@ -38,6 +38,8 @@ def target_layer(visual: nn.Module) -> nn.Module:
         `visual.transformer.resblocks[-1].ln_1` for a VisionTransformer — the last attention reads the patch
         tokens through it, whereas the last block's output reaches the CLS-pooled embedding only through the
         CLS token — or `visual.layer4` for a ModifiedResNet (the feature map fed to the attention pool).
+        `layer4` stays even where it is coarse (2 × 2 for the quick profile's 64 px ResNet): finer stages
+        were measured and did not reach the pointing-game target either (docs/algorithms.md §2.7).
 
     Raises:
         TypeError: any other tower type.

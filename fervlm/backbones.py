@@ -34,7 +34,6 @@ import hashlib
 import logging
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,8 @@ from typing import Any
 import open_clip
 import torch
 from torch import nn
+
+from fervlm.utils import atomic_write
 
 CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 #: Parameter-name prefixes that do not belong to the text tower of a standard open_clip CLIP.
@@ -371,15 +372,8 @@ def save_checkpoint(backbone: Backbone | nn.Module, path: str | os.PathLike[str]
     """Save the model's state dict to `path` atomically; reload with `create_backbone(name, weights=path)`."""
     model = backbone.model if isinstance(backbone, Backbone) else backbone
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

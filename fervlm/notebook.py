@@ -33,6 +33,7 @@ import numpy as np
 
 from fervlm.project import ROOT_ENV, checkout_root, project_root  # noqa: F401  (re-exported)
 from fervlm.typecheck import matches, type_name
+from fervlm.viz.figures import save_figure as save_figure  # re-exported: every notebook imports it here
 
 C = TypeVar("C")
 
@@ -133,16 +134,6 @@ def setup(seed: int = 0, quiet: bool = True) -> None:
         logging.getLogger().setLevel(logging.ERROR)
         for name in ("lightning", "pytorch_lightning", "lightning.pytorch", "open_clip"):
             logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def save_figure(fig: Any, output_dir: str | Path, name: str) -> Path:
-    """Save a matplotlib figure as `<output_dir>/<name>.png` (atomically) and return the path."""
-    from fervlm.utils import atomic_write
-
-    path = Path(output_dir) / f"{name}.png"
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight", dpi=110)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ import torch
 from fervlm.backbones import prior_path, weights_dir
 from fervlm.prior.captions import CaptionStyle, captions
 from fervlm.prior.corpus import PRIOR_NAMESPACE, Corpus, CorpusConfig, build_corpus
-from fervlm.utils import atomic_write_text
+from fervlm.utils import atomic_write, atomic_write_text
 
 __all__ = [
     "PRESETS",
@@ -247,9 +247,8 @@ def _resume_path(checkpoint: Path) -> Path:
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def pretrain(

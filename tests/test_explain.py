@@ -15,7 +15,6 @@ from fervlm.explain import (
     PrototypeSimilarityTarget,
     gradcam_views,
     overlay,
-    plot_view_cams,
     pointing_game,
     pointing_game_report,
     random_baseline,
@@ -149,8 +148,11 @@ class _Embedder(nn.Module):
 
 
 def _library_cam(backbone, x, targets):
-    cam = GradCAM(model=_Embedder(backbone), target_layers=[target_layer(backbone.visual)],
-                  reshape_transform=reshape_transform_for(backbone.visual))
+    cam = GradCAM(
+        model=_Embedder(backbone),
+        target_layers=[target_layer(backbone.visual)],
+        reshape_transform=reshape_transform_for(backbone.visual),
+    )
     try:
         return cam(input_tensor=x, targets=targets)
     finally:
@@ -282,17 +284,6 @@ def test_to_uint8_round_trip_and_overlay():
         overlay(rgb[0].astype(float), cam)
 
 
-def test_plot_view_cams_grid():
-    images = np.zeros((2, 3, 8, 8, 3), np.uint8)
-    cams = np.random.default_rng(0).random((2, 3, 8, 8)).astype(np.float32)
-    fig = plot_view_cams(images, cams, titles=["-30", "0", "30"], row_labels=["a", "b"])
-    assert len(fig.axes) == 2 * 2 * 3
-    assert fig.axes[0].get_title() == "-30"
-    assert len(plot_view_cams(images[0], cams[0], show_images=False).axes) == 3
-    with pytest.raises(ValueError, match="titles"):
-        plot_view_cams(images, cams, titles=["x"])
-
-
 # ---------------------------------------------------------------------------------------------
 # Pointing game
 
@@ -309,8 +300,15 @@ def _box(y0: int, y1: int, x0: int, x1: int, size: int = 32) -> np.ndarray:
 
 
 def test_pointing_game_known_hits_and_empty_masks_skipped():
-    masks = np.stack([_box(4, 12, 4, 12), _box(4, 12, 4, 12), _box(20, 30, 2, 10), _box(0, 32, 0, 16),
-                      np.zeros((32, 32), bool)])
+    masks = np.stack(
+        [
+            _box(4, 12, 4, 12),
+            _box(4, 12, 4, 12),
+            _box(20, 30, 2, 10),
+            _box(0, 32, 0, 16),
+            np.zeros((32, 32), bool),
+        ]
+    )
     # peaks: inside, outside (1 px right of the box), inside, outside (9 px right), on an empty mask
     cams = np.stack([_blob((8, 8)), _blob((8, 12)), _blob((29, 9)), _blob((16, 24)), _blob((8, 8))])
     cams = cams + 0.3 * _blob((26, 26), sigma=1.0)  # a weaker second blob does not move the maximum

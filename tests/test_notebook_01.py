@@ -47,16 +47,17 @@ def test_notebook_runs_with_papermill(tmp_path) -> None:
 
 
 def test_notebook_rejects_unknown_values(tmp_path) -> None:
+    from fervlm.notebook import validate_params
     from fervlm.viz.prompts import PromptsNotebookConfig
 
     with pytest.raises(ValueError, match="unknown notebook parameter"):
-        PromptsNotebookConfig.from_params(bakbone="fervlm-tiny")
+        validate_params(PromptsNotebookConfig, bakbone="fervlm-tiny")
     with pytest.raises(FileNotFoundError, match="emotions7"):
-        PromptsNotebookConfig.from_params(bank="emotions7")
+        validate_params(PromptsNotebookConfig, bank="emotions7")
     with pytest.raises(ValueError, match="not a known architecture"):
-        PromptsNotebookConfig.from_params(backbone="ViT-Q-99")
+        validate_params(PromptsNotebookConfig, backbone="ViT-Q-99")
     with pytest.raises(ValueError, match="pretrained tag"):
-        PromptsNotebookConfig.from_params(weights=str(tmp_path / "missing.pt"))
+        validate_params(PromptsNotebookConfig, weights=str(tmp_path / "missing.pt"))
     with pytest.raises(ValueError, match="n_examples"):
-        PromptsNotebookConfig.from_params(n_examples=0)
-    assert PromptsNotebookConfig.from_params(bank="micro5").to_dict()["bank"] == "micro5"
+        validate_params(PromptsNotebookConfig, n_examples=0)
+    assert validate_params(PromptsNotebookConfig, bank="micro5").to_dict()["bank"] == "micro5"

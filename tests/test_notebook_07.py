@@ -9,17 +9,10 @@ import numpy as np
 import papermill as pm
 import pytest
 
+from fervlm.experiments.explain import ExplainConfig
+from fervlm.explain import ExplainSet, active_region_mask, pointing_table, resize_nearest
 from fervlm.synth import AU_NAMES
-from fervlm.viz.explain import (
-    _REGION_COLOURS,
-    ExplainConfig,
-    ExplainSet,
-    active_region_mask,
-    cam_figure,
-    pointing_bar_chart,
-    pointing_table,
-    resize_nearest,
-)
+from fervlm.viz.explain import _REGION_COLOURS, cam_figure, pointing_bar_chart
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_explainability.ipynb"
 
@@ -119,6 +112,22 @@ def test_config_rejects_real_data_and_picks_the_first_fold() -> None:
     assert ExplainConfig(run_folds=[3, 1], k_folds=5).fold == 3
     assert ExplainConfig(run_folds="all").fold == 0
     assert ExplainConfig().train_config("fervlm-tiny-rn").image_size is None  # the tower's own size
+
+
+def test_tower_weights_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`facs`: each architecture's own prior, or random weights where none is built; all else as given."""
+    from fervlm.pretrain import prior_path
+
+    monkeypatch.setenv("FERVLM_WEIGHTS", str(tmp_path))
+    prior_path("fervlm-tiny-rn").write_bytes(b"")  # only the ResNet has a prior here
+    cfg = ExplainConfig(vit_backbone="fervlm-tiny", resnet_backbone="fervlm-tiny-rn", weights="facs")
+    assert cfg.tower_weights("fervlm-tiny-rn") == "facs"
+    assert cfg.tower_weights("fervlm-tiny") == "none"
+    assert cfg.towers == {"vit": "fervlm-tiny (weights none)", "resnet": "fervlm-tiny-rn (weights facs)"}
+    prior_path("fervlm-tiny").write_bytes(b"")  # a ViT prior, once built, is used the same way
+    assert cfg.tower_weights("fervlm-tiny") == "facs"
+    other = ExplainConfig(weights="some/file.pt")
+    assert {other.tower_weights(b) for b in other.backbones.values()} == {"some/file.pt"}
 
 
 @pytest.mark.slow

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from fervlm.prompts import SHIPPED_BANKS, PromptBank, load_bank
+from fervlm.viz.figures import save_figure as save_figure  # re-exported for notebook 01
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,6 @@ class PromptsNotebookConfig:
                     f"backbone={self.backbone!r} is not a known architecture; see open_clip.list_models()"
                 )
             resolve_weights(self.backbone, self.weights)
-
-    @classmethod
-    def from_params(cls, **params: Any) -> PromptsNotebookConfig:
-        """Check the notebook's parameters (`fervlm.notebook.validate_params`): unknown names, wrong types
-        and bad values raise `ValueError`; relative paths (output_dir, a bank file) mean the project root."""
-        from fervlm.notebook import validate_params
-
-        return validate_params(cls, **params)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,15 +121,6 @@ def plot_prompt_map(
     ax.set_yticks([])
     ax.legend(fontsize=8, loc="best")
     return fig
-
-
-def save_figure(fig: Any, output_dir: str | Path, name: str) -> Path:
-    """Save `fig` as `<output_dir>/<name>.png` (folder created) and return the path."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    return path
 
 
 def bank_summary(bank: PromptBank) -> dict[str, int]:

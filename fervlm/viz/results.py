@@ -25,7 +25,6 @@ __all__ = [
     "benchmark_of",
     "benchmark_table",
     "data_label",
-    "embed_test_split",
     "find_fold_run",
     "load_paper_results",
     "load_results",
@@ -236,66 +235,36 @@ def find_fold_run(profile_dir: str | Path) -> Path | None:
     return None
 
 
-def embed_test_split(fold_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Re-embed a trained fold's test samples (fused embeddings are not saved by `fit_fold`).
-
-    Returns:
-        (fused embeddings (N, D), true class ids (N,), predicted ids (N,), class names).
-    """
-    import json
-
-    import torch
-
-    from fervlm.data import MultiviewDataset, load_table, normalization_of
-    from fervlm.viz.explain import load_trained_method
-
-    fold_dir = Path(fold_dir)
-    index_csv = json.loads((fold_dir / "metrics.json").read_text(encoding="utf-8"))["index"]
-    method = load_trained_method(fold_dir)
-    predictions = pd.read_csv(fold_dir / "predictions.csv")
-    table, root = load_table(index_csv)
-    size = method.config.image_size or method.backbone.image_size
-    mean, std = normalization_of(method.backbone.preprocess_val)
-    data = MultiviewDataset(
-        table,
-        root,
-        rows=predictions["index"].to_numpy(),
-        views=method.config.views,
-        classes=method.classes,
-        image_size=size,
-        mean=mean,
-        std=std,
-        augment="none",
-    )
-    images = torch.stack([data[i]["images"] for i in range(len(data))])
-    fused, _ = method.embed(images)
-    labels, preds = predictions["label"].to_numpy(), predictions["pred"].to_numpy()
-    return fused.numpy(), labels, preds, list(method.classes)
-
-
 def umap_figure(
-    embeddings: np.ndarray,
+    xy: np.ndarray,
     labels: np.ndarray,
     preds: np.ndarray,
     classes: list[str],
-    seed: int = 0,
     title: str = "",
 ) -> Figure:
-    """UMAP (cosine metric) of fused test embeddings, coloured by true label (left) and prediction (right).
+    """A 2-D map of fused test embeddings, coloured by true label (left) and prediction (right).
 
-    ``title`` (e.g. the run's method and protocol, `fervlm.protocols.run_protocol`) heads the figure.
+    Args:
+        xy: (N, 2) coordinates, e.g. the UMAP (cosine metric) of the embeddings
+            (`fervlm.experiments.embeddings.umap_projection`).
+        labels, preds: (N,) true and predicted class ids; classes: the class names.
+        title: heads the figure (e.g. the run's method and protocol, `fervlm.protocols.run_protocol`).
     """
-    import umap
     from matplotlib.figure import Figure
 
-    n_neighbors = max(2, min(15, len(embeddings) - 1))
-    xy = umap.UMAP(n_neighbors=n_neighbors, metric="cosine", random_state=seed).fit_transform(embeddings)
+    xy = np.asarray(xy)
+    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) != len(labels) or len(xy) != len(preds):
+        raise ValueError(
+            f"umap_figure: xy must be (N, 2) with one label and prediction per row, got xy {xy.shape}, "
+            f"{len(labels)} labels, {len(preds)} predictions"
+        )
     fig = Figure(figsize=(9, 4))
-    for ax, ids, title in zip(fig.subplots(1, 2), (labels, preds), ("true label", "prediction"), strict=True):
+    panels = zip(fig.subplots(1, 2), (labels, preds), ("true label", "prediction"), strict=True)
+    for ax, ids, colouring in panels:
         for c, name in enumerate(classes):
             sel = ids == c
             ax.scatter(xy[sel, 0], xy[sel, 1], s=14, label=name, color=f"C{c}")
-        ax.set_title(f"fused test embeddings, coloured by {title}", fontsize=9)
+        ax.set_title(f"fused test embeddings, coloured by {colouring}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.axes[0].legend(fontsize=7, loc="best")

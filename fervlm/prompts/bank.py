@@ -1,9 +1,8 @@
-"""Prompt banks, metadata-augmented prompts, prompt embeddings and class prototypes.
+"""`PromptBank`: a validated prompt bank, and how its templates are filled into prompts.
 
-A *prompt bank* gives, for each class `c`, the prompt set `T_c` (docs/methods.md §1, §2, §4). Banks are data:
-YAML files in `data/prompts/` (`emotions6`, `bp4d_tasks`, `micro5`), found at `$FERVLM_DATA/prompts`
-when the environment variable `FERVLM_DATA` is set, else at `<repo>/data/prompts` next to the package (the
-editable install).
+A *prompt bank* gives, for each class `c`, the prompt set `T_c` (docs/methods.md §1, §2, §4). Where banks come
+from (YAML/JSON/text files, the shipped banks) is `fervlm.prompts.loading`; their embeddings and class
+prototypes are `fervlm.prompts.embeddings`.
 
 Bank schema (YAML or JSON)::
 
@@ -21,10 +20,6 @@ Bank schema (YAML or JSON)::
       sex: {F: [woman], M: [man], "": [person]}
       age_group: {young: [young], older: [older]}
       ethnicity: {WH: [white], ...}      # BU-3DFE codes; meanings uncertain (docs/datasets.md §1.3)
-      intensity: {1: [slightly], 4: [very]}
-
-A plain-text bank (`.txt`, e.g. prompts written by an LLM elsewhere) holds one `class: prompt` line per prompt
-(`#` comments and blank lines ignored); its prompts are literal descriptions.
 
 Prompts of a class (`PromptBank.prompts`): every template × every adjective (a template without `{adj}` once),
 then the descriptions; with metadata (AffectVLM's augmented textual prompts, e.g. "an older man looking very
@@ -35,29 +30,19 @@ unknown (empty sex, unmapped age group or ethnicity code, intensity 0) is droppe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import re
 import string
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import yaml
 
 TEMPLATE_FIELDS = frozenset({"cls", "adj"})
 METADATA_FIELDS = frozenset({"cls", "adj", "person", "age", "ethnicity", "intensity_adv"})
 VOCAB_KEYS = ("sex", "age_group", "ethnicity", "intensity")
 METADATA_KEYS = ("sex", "age_group", "ethnicity", "intensity")
-SHIPPED_BANKS = ("emotions6", "bp4d_tasks", "micro5")  # also the preference order of `bank_for_labels`
-_TOP_KEYS = {"name", "description", "default_classes", "classes", "templates", "metadata_templates", "vocab"}
-_CLASS_KEYS = {"adjectives", "descriptions", "noun"}
 # Words starting with a vowel letter but a consonant sound, and the reverse ("an hour"); enough for our vocab.
 _AN_EXCEPTIONS = ("eu", "uni", "one", "use", "usu")
 _AN_SILENT_H = ("hour", "honest", "honou")
@@ -65,14 +50,6 @@ _AN_SILENT_H = ("hour", "honest", "honou")
 
 class PromptBankError(ValueError):
     """A prompt bank file or specification is invalid; the message names the file and the problem."""
-
-
-def prompts_dir() -> Path:
-    """Folder of the banks: `$FERVLM_DATA/prompts` if that is set, else the package's `resources/prompts`."""
-    from fervlm.resources import shipped
-
-    root = os.environ.get("FERVLM_DATA")
-    return Path(root) / "prompts" if root else shipped("prompts")
 
 
 def _article(word: str) -> str:
@@ -324,245 +301,3 @@ def _ordered_labels(labels: Iterable[str]) -> list[str]:
     # A set has no stable order across processes (string hashing is salted), so sort it.
     items = sorted(labels) if isinstance(labels, (set, frozenset)) else list(labels)
     return list(dict.fromkeys(str(x) for x in items))
-
-
-# -- loading ---------------------------------------------------------------------------------------------
-def _str_list(value: Any, what: str, where: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise PromptBankError(f"{where}: {what} must be a list of strings, got {value!r}")
-    return [v.strip() for v in value if v.strip()]
-
-
-def bank_from_dict(data: Mapping[str, Any], source: str = "", default_name: str = "bank") -> PromptBank:
-    """Validate a parsed YAML/JSON bank (schema in the module docstring) into a `PromptBank`."""
-    where = f"prompt bank {source or default_name!r}"
-    if not isinstance(data, Mapping):
-        raise PromptBankError(f"{where}: top level must be a mapping, got {type(data).__name__}")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise PromptBankError(
-            f"{where}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}"
-        )
-    classes = data.get("classes")
-    if not isinstance(classes, Mapping) or not classes:
-        raise PromptBankError(f"{where}: 'classes' must be a non-empty mapping of class -> prompt material")
-    specs: dict[str, ClassPrompts] = {}
-    for cls, spec in classes.items():
-        spec = spec or {}
-        if not isinstance(spec, Mapping):
-            raise PromptBankError(f"{where}: class {cls!r} must map to adjectives/descriptions, got {spec!r}")
-        bad = set(spec) - _CLASS_KEYS
-        if bad:
-            raise PromptBankError(
-                f"{where}: class {cls!r}: unknown key(s) {sorted(bad)}; allowed: {sorted(_CLASS_KEYS)}"
-            )
-        specs[str(cls)] = ClassPrompts(
-            tuple(_str_list(spec.get("adjectives"), f"class {cls!r} adjectives", where)),
-            tuple(_str_list(spec.get("descriptions"), f"class {cls!r} descriptions", where)),
-            str(spec.get("noun") or ""),
-        )
-    vocab_in = data.get("vocab") or {}
-    if not isinstance(vocab_in, Mapping):
-        raise PromptBankError(f"{where}: 'vocab' must be a mapping")
-    bad = set(vocab_in) - set(VOCAB_KEYS)
-    if bad:
-        raise PromptBankError(f"{where}: unknown vocab key(s) {sorted(bad)}; allowed: {list(VOCAB_KEYS)}")
-    vocab: dict[str, dict[str, list[str]]] = {}
-    for key, table in vocab_in.items():
-        if not isinstance(table, Mapping):
-            raise PromptBankError(f"{where}: vocab {key!r} must map codes to word lists")
-        vocab[key] = {
-            ("" if k is None else str(k)): _str_list(v, f"vocab {key}.{k}", where) for k, v in table.items()
-        }
-    default = data.get("default_classes")
-    active = _str_list(default, "default_classes", where) if default is not None else list(specs)
-    return PromptBank(
-        name=str(data.get("name") or default_name),
-        classes=active,
-        specs=specs,
-        templates=_str_list(data.get("templates"), "templates", where),
-        metadata_templates=_str_list(data.get("metadata_templates"), "metadata_templates", where),
-        vocab=vocab,
-        source=source,
-    )
-
-
-def _read_txt(path: Path) -> dict[str, Any]:
-    classes: dict[str, dict[str, list[str]]] = {}
-    for no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        cls, sep, prompt = line.partition(":")
-        if not sep or not cls.strip() or not prompt.strip():
-            raise PromptBankError(
-                f"prompt bank {str(path)!r} line {no}: expected 'class: prompt', got {raw!r}"
-            )
-        classes.setdefault(cls.strip().lower(), {"descriptions": []})["descriptions"].append(prompt.strip())
-    return {"classes": classes}
-
-
-def load_bank(name_or_path: str | os.PathLike[str]) -> PromptBank:
-    """Load a shipped bank by name (`SHIPPED_BANKS`) or a user's `.yaml`/`.yml`/`.json`/`.txt` file.
-
-    Raises:
-        FileNotFoundError: neither a shipped bank nor an existing file (the message names both places).
-        PromptBankError: the file is not a valid bank (the message names the file and the problem).
-    """
-    text = str(name_or_path)
-    path = Path(text).expanduser()
-    if not path.is_file():
-        shipped = prompts_dir() / f"{text}.yaml"
-        if text in SHIPPED_BANKS or shipped.is_file():
-            path = shipped
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"prompt bank {text!r}: no such file ({str(path.resolve())!r}) and not a shipped bank "
-            f"(shipped: {list(SHIPPED_BANKS)} in {str(prompts_dir())!r})"
-        )
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        elif suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-        elif suffix == ".txt":
-            data = _read_txt(path)
-        else:
-            raise PromptBankError(
-                f"prompt bank {str(path)!r}: unsupported extension {suffix!r} (.yaml .yml .json .txt)"
-            )
-    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise PromptBankError(f"prompt bank {str(path)!r}: cannot parse: {err}") from err
-    return bank_from_dict(data, source=str(path), default_name=path.stem)
-
-
-def bank_for_labels(labels: Iterable[str]) -> PromptBank:
-    """The first shipped bank (order of `SHIPPED_BANKS`) defining every label, restricted to those labels.
-
-    The returned bank's `classes` follow `labels` (sorted if a set is given).
-    """
-    wanted = _ordered_labels(labels)
-    if not wanted:
-        raise ValueError("bank_for_labels: no labels given")
-    for name in SHIPPED_BANKS:
-        bank = load_bank(name)
-        if all(c in bank.specs for c in wanted):
-            return bank.subset(wanted)
-    raise ValueError(
-        f"no shipped prompt bank defines all labels {wanted}; shipped banks: {list(SHIPPED_BANKS)}"
-    )
-
-
-def describe_bank(bank: PromptBank | str, n_examples: int = 3, metadata: Mapping[str, Any] | None = None):
-    """A DataFrame with one row per active class: its prompt count and first `n_examples` prompts."""
-    import pandas as pd
-
-    if n_examples < 1:
-        raise ValueError(f"n_examples must be >= 1, got {n_examples}")
-    bank = load_bank(bank) if isinstance(bank, str) else bank
-    rows = []
-    for c in bank.classes:
-        ps = bank.prompts(c, metadata)
-        examples = {f"example {i + 1}": p for i, p in enumerate(ps[:n_examples])}
-        rows.append({"class": c, "n_prompts": len(ps), **examples})
-    return pd.DataFrame(rows).set_index("class")
-
-
-# -- text embeddings -------------------------------------------------------------------------------------
-def encode_prompts(backbone: Any, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-    """Embed prompts with the backbone's text tower: (N, D) float32, L2-normalised, no gradient.
-
-    Args:
-        backbone: a `fervlm.backbones.Backbone` (anything with `encode_text(list[str], normalize=True)`).
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if len(prompts) == 0:
-        raise ValueError("encode_prompts: no prompts given")
-    chunks = []
-    with torch.no_grad():
-        for i in range(0, len(prompts), batch_size):
-            emb = backbone.encode_text(list(prompts[i : i + batch_size]), normalize=True)
-            chunks.append(emb.float())
-    return torch.cat(chunks)
-
-
-class PromptEmbeddingCache:
-    """Prompt embeddings computed once per (text-tower fingerprint, prompt), in memory and optionally on disk.
-
-    The text tower is frozen by default (docs/methods.md §1), so a bank's embeddings never change during
-    training; keying on `Backbone.text_fingerprint()` keeps the cache right if the tower is trained or
-    reloaded anyway. On disk each fingerprint gets one file `<cache_dir>/<fingerprint>.pt`
-    ({prompt: (D,) tensor}), written to a temporary name and renamed so a crash never leaves a corrupt cache.
-    """
-
-    def __init__(self, cache_dir: str | os.PathLike[str] | None = None, batch_size: int = 256) -> None:
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.batch_size = batch_size
-        self._store: dict[str, dict[str, torch.Tensor]] = {}
-        self.n_encoded = 0  # prompts actually sent through the text tower (for tests and logs)
-
-    def _table(self, key: str) -> dict[str, torch.Tensor]:
-        if key not in self._store:
-            table: dict[str, torch.Tensor] = {}
-            if self.cache_dir is not None and (self.cache_dir / f"{key}.pt").is_file():
-                table = torch.load(self.cache_dir / f"{key}.pt", weights_only=True)
-            self._store[key] = table
-        return self._store[key]
-
-    def get(self, backbone: Any, prompts: Sequence[str], key: str | None = None) -> torch.Tensor:
-        """(N, D) normalised embeddings of `prompts`, encoding only those not cached yet.
-
-        Args:
-            key: cache identity; default `backbone.text_fingerprint()`.
-        """
-        key = key or backbone.text_fingerprint()
-        table = self._table(key)
-        missing = list(dict.fromkeys(p for p in prompts if p not in table))
-        if missing:
-            emb = encode_prompts(backbone, missing, self.batch_size).cpu()
-            self.n_encoded += len(missing)
-            table.update({p: e.clone() for p, e in zip(missing, emb, strict=True)})
-            if self.cache_dir is not None:
-                self._save(key, table)
-        return torch.stack([table[p] for p in prompts])
-
-    def _save(self, key: str, table: dict[str, torch.Tensor]) -> None:
-        assert self.cache_dir is not None
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.cache_dir)
-        os.close(fd)
-        try:
-            torch.save(table, tmp)
-            os.replace(tmp, self.cache_dir / f"{key}.pt")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def class_prototypes(
-    backbone: Any,
-    bank: PromptBank,
-    classes: Sequence[str] | None = None,
-    cache: PromptEmbeddingCache | None = None,
-) -> torch.Tensor:
-    """Class prototypes `p_c = normalize(mean_{t in T_c} normalize(f_t(t)))` (docs/methods.md §1): (C, D).
-
-    Uses each class's prompts without metadata, in the order of `classes` (default: `bank.classes`).
-    """
-    classes = list(classes) if classes is not None else list(bank.classes)
-    texts, owners = bank.all_prompts(classes)
-    emb = cache.get(backbone, texts) if cache is not None else encode_prompts(backbone, texts)
-    owner_idx = torch.tensor([classes.index(o) for o in owners])
-    sums = torch.zeros(len(classes), emb.shape[1], dtype=emb.dtype).index_add_(0, owner_idx, emb.cpu())
-    counts = torch.bincount(owner_idx, minlength=len(classes)).to(emb.dtype)[:, None]
-    return torch.nn.functional.normalize(sums / counts, dim=1)
-
-
-def bank_fingerprint(bank: PromptBank) -> str:
-    """A short hash of a bank's active classes and prompts (for run records)."""
-    texts, owners = bank.all_prompts()
-    return hashlib.sha1(json.dumps([owners, texts]).encode()).hexdigest()[:12]

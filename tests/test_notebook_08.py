@@ -73,7 +73,8 @@ def test_f1_figure_has_a_bar_per_configuration_and_class() -> None:
 def test_dynamic_image_figure_shows_each_views_file(tmp_path: Path) -> None:
     from PIL import Image
 
-    from fervlm.data import load_table, make_toy_table
+    from fervlm.benchmarks.toy import make_toy_table
+    from fervlm.data import load_table
 
     yaws = (-30, 0, 30)
     table, root = load_table(

@@ -53,7 +53,7 @@ def embed_images(backbone: Any, images: np.ndarray, batch_size: int = 256) -> to
     out = []
     flat = images.reshape(N * V, *images.shape[2:])
     for start in range(0, N * V, batch_size):
-        chunk = np.ascontiguousarray(flat[start : start + batch_size])
+        chunk = np.array(flat[start : start + batch_size])  # a writable copy of the read-only memmap
         x = torch.from_numpy(chunk).permute(0, 3, 1, 2).float() / 255
         if x.shape[-1] != size:
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)

@@ -98,9 +98,9 @@ def _files(folder: Path) -> list[Path]:
 @pytest.mark.parametrize("command", ["synth", "train", "cv", "folds", "sweep", "index"])
 def test_read_only_output_is_one_line_before_any_work(command, read_only, tmp_path, capsys, monkeypatch):
     index = make_toy_table(tmp_path / "toy", n_subjects=4, size=8)
-    import fervlm.train
+    import fervlm.train.cv
 
-    monkeypatch.setattr(fervlm.train, "_fit_split", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(fervlm.train.cv, "_fit_split", lambda *a, **k: pytest.fail("training started"))
     args = {
         "synth": ["--layout", "bu3dfe", "--out", str(read_only / "bu3dfe"), "--subjects", "1"],
         "train": ["--method", "zeroshot", "--index", str(index), "--out", str(read_only), "--fold", "0"],

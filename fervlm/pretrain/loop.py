@@ -1,245 +1,26 @@
-"""`fervlm pretrain`: the project's own vision-language prior, trained the way CLIP was (both towers, the
-symmetric contrastive loss) on FACS-captioned synthetic faces.
-
-Why: every method of this compendium rests on a *pretrained* language-image prior — CLIP relates face images
-to words before any fine-tuning, which is what makes prompts, zero-shot prediction and pseudo-label naming
-mean something (docs/methods.md §1). No CLIP weights can be had offline, so we make one from data we can
-generate (`fervlm.prior.corpus`, captions from `fervlm.prior.captions`): a tiny open_clip model
-(`fervlm-tiny-rn`, `fervlm/model_configs/`) trained with open_clip's own `ClipLoss`,
-
-    L = ½ [ CE(s · I Tᵀ, diag) + CE(s · T Iᵀ, diag) ],   s = exp(logit_scale) ≤ 100,
-
-(Radford et al., "Learning Transferable Visual Models From Natural Language Supervision", ICML 2021, Fig. 3),
-with AdamW, linear warm-up and a cosine learning-rate decay.
-
-Properties (tested in `tests/test_pretrain.py`):
-
-* **deterministic** for a seed: batch order, caption choice and augmentation are pure functions of
-  (seed, epoch, batch index), so a run interrupted at any step and resumed ends with the same weights;
-* **resumable**: a resume file (model, optimiser, step, history) is written atomically every
-  `checkpoint_every` steps next to the checkpoint and removed when the run finishes;
-* **bounded memory**: the corpus images are a memory map; a batch is read, augmented and dropped;
-* the result is a state dict `data/weights/facs-<backbone>.pt` that the weights rule of
-  `fervlm.backbones` loads by the name ``facs``, and a JSON card next to it (corpus seed and size, steps,
-  losses, git hash, times, machine load).
-"""
+"""`pretrain`: the prior's training loop (both towers, open_clip's `ClipLoss`), resumable and deterministic,
+which writes the checkpoint and its card; `ensure_prior` builds a prior once and reuses it."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-# The weights folder and a prior's file name belong to `fervlm.backbones`, which loads priors by name;
-# they are re-exported here because `fervlm pretrain` writes what `backbones` reads.
-from fervlm.backbones import prior_path, weights_dir
-from fervlm.prior.captions import CaptionStyle, captions
-from fervlm.prior.corpus import PRIOR_NAMESPACE, Corpus, CorpusConfig, build_corpus
+from fervlm.backbones import prior_path
+from fervlm.pretrain.batches import _augment, _epoch_plan, caption_table
+from fervlm.pretrain.cards import card_path, load_card
+from fervlm.pretrain.config import PRESETS, PretrainConfig
+from fervlm.pretrain.schedule import _lr_at, _optimizer
+from fervlm.prior.corpus import PRIOR_NAMESPACE, build_corpus
 from fervlm.utils import atomic_write, atomic_write_text
-
-__all__ = [
-    "PRESETS",
-    "PretrainConfig",
-    "caption_table",
-    "card_path",
-    "ensure_prior",
-    "load_card",
-    "pretrain",
-    "prior_path",
-    "weights_dir",
-]
-
-_CAPTION_STREAM = 0xCA9  # keeps caption draws apart from every other stream of the same seed
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Everything that determines a prior (its card records it; the same config gives the same weights).
-
-    Attributes:
-        backbone: open_clip architecture (both towers are trained).
-        corpus: the corpus to render (`fervlm.prior.corpus.CorpusConfig`).
-        captions: how captions are written (`fervlm.prior.captions.CaptionStyle`).
-        captions_per_face: captions written per face; one is drawn per image and epoch.
-        epochs, batch_size, lr, weight_decay, warmup_steps: the optimisation (AdamW, cosine decay).
-        augment: random horizontal flip and ±`shift` pixel translation per image.
-        seed: seed of weights, batch order, caption choice and augmentation.
-    """
-
-    backbone: str = "fervlm-tiny-rn"
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    captions: CaptionStyle = field(default_factory=CaptionStyle)
-    captions_per_face: int = 6
-    epochs: int = 6
-    batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 0.1
-    warmup_steps: int = 40
-    augment: bool = True
-    shift: int = 4
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("captions_per_face", "epochs"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"pretrain {name}={getattr(self, name)}: must be >= 1")
-        if self.batch_size < 2:
-            raise ValueError(f"pretrain batch_size={self.batch_size}: the contrastive loss needs >= 2")
-        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.shift < 0:
-            raise ValueError("pretrain: lr must be > 0; weight_decay, warmup_steps, shift >= 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["corpus"] = self.corpus.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PretrainConfig:
-        d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"pretrain: unknown key(s) {unknown}; valid: {sorted(known)}")
-        if isinstance(d.get("corpus"), dict):
-            d["corpus"] = CorpusConfig.from_dict(d["corpus"])
-        if isinstance(d.get("captions"), dict):
-            d["captions"] = CaptionStyle(**d["captions"])
-        return cls(**d)
-
-    def replace(self, **changes: Any) -> PretrainConfig:
-        """A copy with top-level fields, or ``corpus_<field>`` / ``captions_<field>`` changed."""
-        own = {f.name for f in dataclasses.fields(self)}
-        top, corpus, style = {}, {}, {}
-        for key, value in changes.items():
-            if key in own:
-                top[key] = value
-            elif key.startswith("corpus_"):
-                corpus[key[len("corpus_") :]] = value
-            elif key.startswith("captions_"):
-                style[key[len("captions_") :]] = value
-            else:
-                raise ValueError(f"pretrain: unknown setting {key!r}")
-        return dataclasses.replace(
-            self,
-            corpus=dataclasses.replace(self.corpus, **corpus),
-            captions=dataclasses.replace(self.captions, **style),
-            **top,
-        )
-
-
-#: Named sizes. ``default`` fits the 6-minute budget on 2 cores (the card records the measured time);
-#: ``smoke`` takes seconds (tests, notebook smoke runs).
-PRESETS: dict[str, PretrainConfig] = {
-    "default": PretrainConfig(),
-    "smoke": PretrainConfig(
-        corpus=CorpusConfig(identities=8, faces_per_identity=12, size=32, resolution=2000),
-        epochs=3,
-        batch_size=48,
-        lr=2e-3,
-        warmup_steps=2,
-        captions_per_face=3,
-    ),
-}
-
-
-# --------------------------------------------------------------------------------------------- paths
-
-
-def card_path(checkpoint: str | Path) -> Path:
-    """The JSON card next to a prior checkpoint."""
-    return Path(checkpoint).with_suffix(".json")
-
-
-def load_card(checkpoint: str | Path) -> dict[str, Any]:
-    """The card of a prior checkpoint.
-
-    Raises:
-        FileNotFoundError: no card next to the checkpoint.
-    """
-    path = card_path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"prior card {path} does not exist; build the prior with `fervlm pretrain`")
-    return json.loads(path.read_text())
-
-
-# ------------------------------------------------------------------------------------------ captions
-
-
-def caption_table(
-    corpus: Corpus, style: CaptionStyle, per_face: int, seed: int, tokenizer: Any
-) -> tuple[list[list[str]], torch.Tensor]:
-    """Write `per_face` captions of every face and tokenize them once.
-
-    Returns:
-        (texts [N][K], tokens (N, K, context) long; empty when `tokenizer` is None).
-    """
-    texts = []
-    for i, act in enumerate(corpus.activations):
-        rng = np.random.default_rng([seed, _CAPTION_STREAM, i])
-        texts.append(captions(act, rng, per_face, style))
-    if tokenizer is None:  # captions only (figures)
-        return texts, torch.zeros(0, dtype=torch.long)
-    flat = [t for row in texts for t in row]
-    tokens = tokenizer(flat)
-    return texts, tokens.reshape(len(texts), per_face, -1)
-
-
-# ------------------------------------------------------------------------------------------ training
-
-
-def _epoch_plan(
-    n_faces: int, n_views: int, per_face: int, seed: int, epoch: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(order of the N·V (face, view) images, caption index of each) for one epoch."""
-    rng = np.random.default_rng([seed, epoch, 0x0E])
-    order = rng.permutation(n_faces * n_views)
-    choice = rng.integers(per_face, size=n_faces * n_views)
-    return order, choice
-
-
-def _augment(x: torch.Tensor, gen: torch.Generator, shift: int) -> torch.Tensor:
-    """Random horizontal flip and ±`shift` px translation per image (replicate padding), (B, 3, H, W)."""
-    B, _, H, W = x.shape
-    flip = torch.rand(B, generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    if shift > 0:
-        padded = torch.nn.functional.pad(x, (shift, shift, shift, shift), mode="replicate")
-        dx = torch.randint(0, 2 * shift + 1, (B,), generator=gen)
-        dy = torch.randint(0, 2 * shift + 1, (B,), generator=gen)
-        rows = (dy[:, None] + torch.arange(H)[None, :])[:, None, :, None].expand(B, 3, H, W + 2 * shift)
-        x = padded.gather(2, rows)
-        cols = (dx[:, None] + torch.arange(W)[None, :])[:, None, None, :].expand(B, 3, H, W)
-        x = x.gather(3, cols)
-    return x
-
-
-def _lr_at(step: int, total: int, config: PretrainConfig) -> float:
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
-    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _optimizer(model: torch.nn.Module, config: PretrainConfig) -> torch.optim.Optimizer:
-    # CLIP practice: no weight decay on gains, biases, embeddings' scale or the temperature.
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or "logit_scale" in name or "bn" in name or "ln" in name else decay).append(p)
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-        betas=(0.9, 0.98),
-        eps=1e-6,
-    )
 
 
 def _resume_path(checkpoint: Path) -> Path:

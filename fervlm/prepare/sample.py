@@ -43,6 +43,8 @@ class _Task:
 
 @dataclass(frozen=True)
 class _Settings:
+    """The render settings every task of a job shares (the cache's key, `fervlm.fingerprint`)."""
+
     yaws: tuple[float, ...]
     size: int
     mode: str
@@ -52,6 +54,7 @@ class _Settings:
 
 
 def _render_and_save(task: _Task, settings: _Settings) -> None:
+    """Render `task`'s views (and AU masks) and write them atomically; raises on a bad sample."""
     from fervlm.dynamic import pool, render_sequence, to_uint8
     from fervlm.io import load_mesh
     from fervlm.render import render_labelled, render_views

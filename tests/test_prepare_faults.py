@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 import fervlm.outdir
-import fervlm.prepare
+import fervlm.prepare.job
+import fervlm.prepare.pool
 from fervlm.benchmarks.render import face_like_mesh
 from fervlm.cli import main
 from fervlm.io import Mesh, write_wrl
@@ -110,7 +111,7 @@ def test_read_only_output_fails_at_once_in_one_line(tmp_path, capsys, monkeypatc
     manifest, out = _manifest(tmp_path / "raw"), tmp_path / "out"
     out.mkdir()
     renders = []
-    monkeypatch.setattr(fervlm.prepare, "_render_and_save", lambda *a: renders.append(a))
+    monkeypatch.setattr(fervlm.prepare.pool, "_render_and_save", lambda *a: renders.append(a))
 
     def read_only(folder: Path) -> None:
         raise PermissionError(errno.EACCES, "Permission denied", str(folder / ".fervlm-write-test.x"))
@@ -129,7 +130,7 @@ class _FullDisk:
     def __init__(self, room: int, csv_fits: bool) -> None:
         self.room, self.csv_fits = room, csv_fits
         self.real_save = Image.Image.save
-        self.real_atomic_write = fervlm.prepare.atomic_write
+        self.real_atomic_write = fervlm.prepare.job.atomic_write
 
     def save(self, image, fp, *args, **kwargs):
         if self.room <= 0:
@@ -148,7 +149,7 @@ def test_full_disk_stops_the_job_and_keeps_the_reasons(tmp_path, monkeypatch, ca
     manifest, out = _manifest(tmp_path / "raw", bad_first=True), tmp_path / "out"
     disk = _FullDisk(room=4, csv_fits=csv_fits)  # s0's three views, then one view of s1
     monkeypatch.setattr(Image.Image, "save", lambda image, *a, **k: disk.save(image, *a, **k))
-    monkeypatch.setattr(fervlm.prepare, "atomic_write", disk.atomic_write)
+    monkeypatch.setattr(fervlm.prepare.job, "atomic_write", disk.atomic_write)
     assert main(_cli(manifest, out)) == 1
     err = _one_line_error(capsys)
     where = out / "images/manifest/s1/front.png"

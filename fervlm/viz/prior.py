@@ -1,5 +1,5 @@
-"""Notebook 10 (the FACS prior): its validated parameters, the figures, and one call that builds or reuses the
-priors it compares (`fervlm.pretrain`)."""
+"""Notebook 10 (the FACS prior): its validated parameters and the figures; the priors it compares are built or
+reused by `fervlm.experiments.priors.build_priors`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from fervlm.profiles import quick_default
 
 __all__ = [
     "PriorNotebookConfig",
-    "build_priors",
     "caption_gallery",
     "first_captions",
     "metrics_table",
@@ -92,26 +91,6 @@ class PriorNotebookConfig:
             faces_per_identity=6,
             first_identity=train.first_identity + train.identities,
         )
-
-
-def build_priors(cfg: PriorNotebookConfig, progress: bool = False) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Build or reuse the notebook's priors: ``FACS prior`` and, with `compare_emotion_names`, ``AU-only
-    captions`` (same corpus, captions never name an emotion). Returns (paths, cards) keyed by those names."""
-    from fervlm.pretrain import ensure_prior
-
-    main = cfg.prior_path()
-    paths = {"FACS prior": main}
-    cards = {"FACS prior": ensure_prior(cfg.pretrain_config(), main, progress=progress)}
-    if cfg.compare_emotion_names:
-        twin = main.with_name(f"{main.stem}-au-only.pt")
-        paths["AU-only captions"] = twin
-        cards["AU-only captions"] = ensure_prior(
-            cfg.pretrain_config(name_emotions=False),
-            twin,
-            progress=progress,
-            corpus_dir=cards["FACS prior"]["corpus"]["folder"],
-        )
-    return paths, cards
 
 
 def first_captions(corpus: Any, style: Any, seed: int) -> list[str]:

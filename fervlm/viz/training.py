@@ -37,7 +37,6 @@ __all__ = [
     "pseudo_rounds_table",
     "read_history",
     "results_table",
-    "view_fusion_weights",
 ]
 
 PROMPT_SOURCES = ("label", "pseudo")
@@ -357,65 +356,9 @@ def plot_prototype_scores(predictions: pd.DataFrame, classes: Sequence[str], n: 
 # SMILE-VLM view-aware fusion weights
 
 
-def view_fusion_weights(fold_run: str | Path, index_csv: str | Path, config: TrainConfig) -> pd.DataFrame:
-    """Learned view-aware fusion weights ``w = softmax_i(MLP(z'_i))`` (SMILE-VLM eq. 5) on a fold's test set.
-
-    Rebuilds the method from ``config``, loads ``fold_run/last.ckpt`` and the folds of
-    ``fold_run/../folds.json``, and embeds the fold's test samples without augmentation.
-
-    Returns:
-        One row per test sample: ``index``, ``label`` (class name), ``weight_<view>`` per configured view.
-    """
-    import torch
-
-    from fervlm.data import FERDataModule, load_table, normalization_of
-    from fervlm.folds import load_folds
-    from fervlm.inference import load_predictor
-
-    fold_run = Path(fold_run)
-    if config.method != "smilevlm":
-        raise ValueError(f"config method={config.method!r}: only SMILE-VLM learns view-fusion weights")
-    ckpt = fold_run / "last.ckpt"
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"{ckpt}: the fold has no checkpoint")
-    fold = int(fold_run.name.split("-")[-1])
-    table, root = load_table(index_csv)
-    method = load_predictor(fold_run).method
-    _, test_rows = load_folds(fold_run.parent / "folds.json", table)[fold]
-    mean, std = normalization_of(method.backbone.preprocess_val)
-    data = FERDataModule(
-        table,
-        root,
-        test_rows[:0],
-        test_rows,
-        method.classes,
-        views=config.views,
-        image_size=config.image_size or method.backbone.image_size,
-        mean=mean,
-        std=std,
-        batch_size=config.batch_size,
-        augment="none",
-        num_workers=0,
-        seed=config.seed,
-    )
-    weights, labels, rows = [], [], []
-    with torch.no_grad():
-        for batch in data.test_dataloader():
-            _, w = method.fusion(method.embed_views(batch["images"]))
-            weights.append(w)
-            labels.append(batch["label"])
-            rows.append(batch["index"])
-    w = torch.cat(weights).numpy()
-    out = pd.DataFrame(
-        {"index": torch.cat(rows).numpy(), "label": [method.classes[i] for i in torch.cat(labels).tolist()]}
-    )
-    for v, view in enumerate(config.views):
-        out[f"weight_{view}"] = w[:, v]
-    return out
-
-
 def plot_view_weights(weights: pd.DataFrame) -> Figure:
-    """Mean fusion weight of each view per class, from `view_fusion_weights`; 1/V is the dashed line."""
+    """Mean fusion weight of each view per class, from `fervlm.experiments.fusion.view_fusion_weights`; 1/V is
+    the dashed line."""
     cols = [c for c in weights.columns if c.startswith("weight_")]
     if not cols:
         raise ValueError("weights: no weight_<view> columns")

@@ -1,4 +1,4 @@
-"""Dataset → rendered view cache + prepared index table (`fervlm prepare`).
+"""The `fervlm prepare` job: dataset → rendered view cache + prepared index table.
 
 Every sample of an index table (`fervlm.datasets.load_index`) becomes one image per view: the rendered mesh
 for a 3D scan, the dynamic image (rank pooling over the frames, `fervlm.dynamic`) for a 4D sequence. Images go
@@ -28,41 +28,27 @@ sequence the masks are rendered on its apex frame (the sampled frame farthest fr
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from fervlm.fingerprint import check_render_settings, record_render_settings
-from fervlm.outdir import OUTPUT_ERRNOS, ensure_writable
+from fervlm.outdir import ensure_writable
+from fervlm.prepare.pool import _run
+from fervlm.prepare.sample import _Settings, _Task
 from fervlm.tables import mask_column, view_column
-from fervlm.utils import TEMP_SUFFIX, atomic_save_image, atomic_save_npy, atomic_write
+from fervlm.utils import TEMP_SUFFIX, atomic_write
 from fervlm.viewpoints import view_name
 
 REQUIRED_COLUMNS = ("dataset", "sample_id", "path", "kind")
 FAILURE_COLUMNS = ("file", "error")
-PNG_COMPRESS_LEVEL = 3  # same size as PIL's default 6 on renders, half the time
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
-
-
-def sample_frames(frames: Sequence[Path], count: int | None) -> list[Path]:
-    """`count` frames spread uniformly over the sequence (first and last included); all when None or when
-    the sequence is not longer than `count`."""
-    frames = list(frames)
-    if count is None or len(frames) <= count:
-        return frames
-    if count < 1:
-        raise ValueError(f"frames={count}: expected a positive number of frames per sequence")
-    picks = np.unique(np.round(np.linspace(0, len(frames) - 1, count)).astype(int))
-    return [frames[i] for i in picks]
 
 
 @dataclass
@@ -92,27 +78,6 @@ class PrepareResult:
         if self.n_failed:
             line += f"; see {self.out / 'failures.csv'}"
         return line
-
-
-@dataclass
-class _Task:
-    """One sample's work, picklable for worker processes."""
-
-    path: str
-    kind: str
-    au_path: str
-    targets: list[str]  # image file per view
-    mask_targets: list[str]  # mask file per view, [] without masks
-
-
-@dataclass(frozen=True)
-class _Settings:
-    yaws: tuple[float, ...]
-    size: int
-    mode: str
-    frames: int | None
-    method: str
-    render_options: tuple[tuple[str, Any], ...] = ()
 
 
 def prepare(
@@ -280,187 +245,6 @@ def _remove_stale_temporaries(images: Path) -> None:
         for name in names:
             if name.startswith(".") and name.endswith(TEMP_SUFFIX):
                 Path(folder, name).unlink(missing_ok=True)
-
-
-def _run(
-    tasks: dict[int, _Task],
-    settings: _Settings,
-    workers: int | None,
-    progress: bool,
-    on_result: Any = None,
-) -> dict[int, str]:
-    """Run the tasks, in this process or a process pool; returns {row: error} for the failed ones.
-
-    ``on_result(row, error_or_None)`` is called as each sample finishes. An output fault
-    (`fervlm.outdir.OUTPUT_ERRNOS`) stops the job: pending samples are cancelled and it is raised.
-    """
-    from tqdm.auto import tqdm
-
-    errors: dict[int, str] = {}
-    if not tasks:
-        return errors
-    rows = list(tasks)
-    workers = os.cpu_count() or 1 if workers is None else int(workers)
-    if workers < 1:
-        raise ValueError(f"workers={workers}: expected at least 1")
-    workers = min(workers, len(rows))
-    bar = tqdm(total=len(rows), unit="sample", desc="prepare", disable=not progress)
-
-    def collect(results: Iterable[str | None]) -> None:
-        """Record each row's error (if any) as its result arrives, in row order."""
-        for i, error in zip(rows, results, strict=True):
-            if error is not None:
-                errors[i] = error
-            if on_result is not None:
-                on_result(i, error)
-            bar.update(1)
-
-    try:
-        if workers == 1:
-            collect(_prepare_one(tasks[i], settings) for i in rows)
-        else:
-            import multiprocessing
-
-            # Workers are forked from a clean fork server, never from this process (whose open3d/Embree
-            # thread pools may be running); the server imports open3d once (~1.5 s), so each worker
-            # starts in milliseconds instead of importing it again.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["open3d", "fervlm.prepare"])
-            chunk = max(1, min(16, math.ceil(len(rows) / (workers * 4))))
-            pool_args = {
-                "max_workers": workers,
-                "mp_context": context,
-                "initializer": _init_worker,
-                "initargs": (os.getpid(),),
-            }
-            with ProcessPoolExecutor(**pool_args) as pool:
-                try:
-                    collect(
-                        pool.map(
-                            _prepare_one, [tasks[i] for i in rows], [settings] * len(rows), chunksize=chunk
-                        )
-                    )
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)  # do not render the rest first
-                    raise
-    finally:
-        bar.close()
-    return errors
-
-
-def _init_worker(main_pid: int | None = None) -> None:
-    """One open3d thread per worker: the pool already spreads samples over the cores, and open3d's own
-    threading on top of it oversubscribes the CPU (measured slower than a single process on 2 cores).
-    The worker exits when the main process dies (killed, out of memory): its work would be orphaned."""
-    from fervlm.lifeline import exit_with
-    from fervlm.render import set_num_threads
-
-    if main_pid is not None:
-        exit_with(main_pid)
-    set_num_threads(1)
-
-
-def _prepare_one(task: _Task, settings: _Settings) -> str | None:
-    """Render and save one sample; return None on success or a one-line error (the job goes on)."""
-    try:
-        _render_and_save(task, settings)
-    except Exception as exc:  # any bad file must become a failures.csv row, not a crashed job
-        if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
-            raise  # the output's fault (full disk), not this sample's: stop the job
-        message = " ".join(str(exc).split()) or repr(exc)
-        return f"{type(exc).__name__}: {message}"
-    return None
-
-
-def _render_and_save(task: _Task, settings: _Settings) -> None:
-    from fervlm.dynamic import pool, render_sequence, to_uint8
-    from fervlm.io import load_mesh
-    from fervlm.render import render_labelled, render_views
-
-    options = dict(settings.render_options)
-    labels = _load_labels(task.au_path) if task.mask_targets else None
-    view_masks = None
-    if task.kind == "3d":
-        mesh = load_mesh(task.path)
-        if labels is not None:
-            labelled = render_labelled(
-                mesh,
-                settings.yaws,
-                settings.size,
-                settings.mode,
-                labels=_check_labels(labels, mesh, task),
-                **options,
-            )
-            images, view_masks = labelled.images, _smallest_uint(labelled.label_map)
-        else:
-            images = render_views(mesh, settings.yaws, settings.size, settings.mode, **options)
-    elif task.kind == "4d":
-        from fervlm.datasets import sequence_frames
-
-        paths = sample_frames(sequence_frames(task.path), settings.frames)
-        if not paths:
-            raise ValueError(f"{task.path}: the sequence folder holds no mesh frames")
-        apex: dict[str, Any] = {"mesh": None, "first": None, "distance": -1.0}
-
-        def track_apex(t: int, mesh: Any) -> None:
-            # The apex (the frame farthest from the first) shows where the expression acts.
-            first = apex["first"] = mesh.vertices if apex["first"] is None else apex["first"]
-            d = float(np.abs(mesh.vertices - first).mean()) if mesh.vertices.shape == first.shape else 0.0
-            if d > apex["distance"]:
-                apex.update(mesh=mesh, distance=d)
-
-        # render_sequence frames the whole sequence once, from its first frame; the apex masks reuse that.
-        rendered, options["framing"] = render_sequence(
-            paths,
-            settings.yaws,
-            settings.size,
-            settings.mode,
-            on_frame=track_apex if labels is not None else None,
-            **options,
-        )
-        images = np.stack([to_uint8(pool(rendered[:, v], settings.method)) for v in range(rendered.shape[1])])
-        if labels is not None and apex["mesh"] is not None:
-            apex_views = render_labelled(
-                apex["mesh"],
-                settings.yaws,
-                settings.size,
-                "depth",
-                labels=_check_labels(labels, apex["mesh"], task),
-                **options,
-            )
-            view_masks = _smallest_uint(apex_views.label_map)
-    else:
-        raise ValueError(f"{task.path}: unknown kind {task.kind!r} (expected '3d' or '4d')")
-    # Masks first, images last: the skip test looks at both, and a sample only counts once all are there.
-    if view_masks is not None:
-        for target, m in zip(task.mask_targets, view_masks, strict=True):
-            atomic_save_npy(target, m)
-    for target, image in zip(task.targets, images, strict=True):
-        atomic_save_image(target, image, compress_level=PNG_COMPRESS_LEVEL)
-
-
-def _smallest_uint(label_map: np.ndarray) -> np.ndarray:
-    """Per-pixel AU bits in the smallest unsigned dtype that holds the largest value (uint8 … uint64)."""
-    top = int(label_map.max()) if label_map.size else 0
-    dtype = next(d for d in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(d).max)
-    return label_map.astype(dtype)
-
-
-def _load_labels(au_path: str) -> np.ndarray:
-    try:
-        labels = np.load(au_path)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{au_path}: cannot read the AU sidecar ({exc})") from exc
-    return np.asarray(labels).astype(np.int64).ravel()
-
-
-def _check_labels(labels: np.ndarray, mesh: Any, task: _Task) -> np.ndarray:
-    if len(labels) != len(mesh.vertices):
-        raise ValueError(
-            f"{task.au_path}: {len(labels)} AU labels for {len(mesh.vertices)} vertices "
-            f"of {mesh.source or task.path}"
-        )
-    return labels
 
 
 def _write_csv_if_changed(frame: pd.DataFrame, path: Path) -> None:

@@ -18,6 +18,8 @@ from fervlm.commands.app import app_path, build_command
 from fervlm.inference import example_mesh, load_predictor, views_from_mesh, zero_shot_predictor
 
 APP = str(Path(__file__).resolve().parents[1] / "fervlm" / "app.py")
+
+
 @pytest.fixture(scope="module")
 def outputs(tiny_smile_run):
     """An outputs folder holding one 1-epoch SMILE-VLM fold (the checkpoint the picker should list)."""
@@ -231,8 +233,16 @@ def micro_front_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("micro_front")
     index = make_toy_table(root / "toy", n_subjects=4, classes=MICRO_CLASSES, yaws=(0,), size=16)
-    config = dict(method="smilevlm", backbone="fervlm-tiny", epochs=1, batch_size=8, folds=2, num_workers=0,
-                  accelerator="cpu", views=["front"])  # conftest's TINY_SMILE on one view
+    config = dict(
+        method="smilevlm",
+        backbone="fervlm-tiny",
+        epochs=1,
+        batch_size=8,
+        folds=2,
+        num_workers=0,
+        accelerator="cpu",
+        views=["front"],
+    )  # conftest's TINY_SMILE on one view
     fit_fold(config, index, 0, root / "outputs" / "micro" / "front")
     return root / "outputs"
 
@@ -302,9 +312,23 @@ def test_sigterm_to_fervlm_app_takes_the_server_down_and_frees_the_port(tmp_path
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(APP).parents[1])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fervlm.cli", "app", "--port", str(port), "--headless", "--address",
-         "127.0.0.1", "--outputs", str(tmp_path)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "fervlm.cli",
+            "app",
+            "--port",
+            str(port),
+            "--headless",
+            "--address",
+            "127.0.0.1",
+            "--outputs",
+            str(tmp_path),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90

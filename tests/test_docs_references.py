@@ -28,8 +28,20 @@ THIS = Path(__file__).resolve()
 
 TEXT_SUFFIXES = {".py", ".md", ".ipynb", ".yaml", ".yml", ".toml", ".cfg", ".csv", ".txt", ".json"}
 TEXT_NAMES = {"Makefile"}
-SKIP_DIRS = {".git", ".venv", "venv", "outputs", "__pycache__", ".ipynb_checkpoints", "node_modules",
-             ".pytest_cache", ".ruff_cache", ".mypy_cache", "build", "dist"}
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "outputs",
+    "__pycache__",
+    ".ipynb_checkpoints",
+    "node_modules",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    "build",
+    "dist",
+}
 
 OUTSIDE = re.compile(
     r"\.\./shared\b|/work/shared\b|\bshared/papers\b|\bpapers/\d{3}_"
@@ -262,6 +274,11 @@ def test_the_checks_catch_bad_references(tmp_path: Path) -> None:
     assert not any("§1.3" in e for e in section_errors)
     assert len(find_bad_quoted_references(bad)) == 1
     assert len(find_broken_links(bad)) == 2
-    for check in (find_outside_references, find_missing_markdown_files, find_bad_section_references,
-                  find_bad_quoted_references, find_broken_links):
+    for check in (
+        find_outside_references,
+        find_missing_markdown_files,
+        find_bad_section_references,
+        find_bad_quoted_references,
+        find_broken_links,
+    ):
         assert check(good) == [], check.__name__

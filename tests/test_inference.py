@@ -143,8 +143,7 @@ def test_find_runs_lists_checkpoints_with_method_and_accuracy(trained, tmp_path)
     assert runs[0].accuracy == pytest.approx(metrics["accuracy"])
     assert runs[0].dataset == metrics["dataset"] and runs[0].prompt_source == "label"
     assert runs[0].label(outputs) == (
-        f"SMILE-VLM · label prompts · {metrics['dataset']} · fold 0 · "
-        f"acc {metrics['accuracy']:.3f}"
+        f"SMILE-VLM · label prompts · {metrics['dataset']} · fold 0 · acc {metrics['accuracy']:.3f}"
     )
     assert find_runs(tmp_path / "missing") == []
 

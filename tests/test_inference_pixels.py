@@ -46,10 +46,12 @@ def test_reloaded_baseline_reproduces_the_folds_test_predictions(pixels_run):
     table = pd.read_csv(index)
     predictions = pd.read_csv(run / "predictions.csv")
     for _, row in predictions.head(6).iterrows():
-        views = np.stack([
-            np.asarray(Image.open(index.parent / table.at[row["index"], f"view_{yaw}"]).convert("RGB"))
-            for yaw in (-30, 0, 30)
-        ])
+        views = np.stack(
+            [
+                np.asarray(Image.open(index.parent / table.at[row["index"], f"view_{yaw}"]).convert("RGB"))
+                for yaw in (-30, 0, 30)
+            ]
+        )
         answer = predictor.predict(views)
         assert answer.class_index == row["pred"]
         expected = [row[f"score_{c}"] for c in predictor.classes]

@@ -22,8 +22,14 @@ def _executed(path: Path) -> dict:
     nb = json.loads(path.read_text())
     for n, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
         cell["execution_count"] = n + 1
-        cell["outputs"] = [{"output_type": "execute_result", "execution_count": n + 1, "metadata": {},
-                            "data": {"text/plain": "PosixPath('outputs/x.png')"}}]
+        cell["outputs"] = [
+            {
+                "output_type": "execute_result",
+                "execution_count": n + 1,
+                "metadata": {},
+                "data": {"text/plain": "PosixPath('outputs/x.png')"},
+            }
+        ]
         cell["metadata"]["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00Z"}
         cell["metadata"]["scrolled"] = True
     nb["metadata"]["language_info"] = {"name": "python", "version": "3.11.2", "mimetype": "text/x-python"}
@@ -48,8 +54,9 @@ def contents_manager(tmp_path, monkeypatch):
 def test_saving_a_run_notebook_writes_it_back_unchanged(contents_manager) -> None:
     path = Path(contents_manager.root_dir) / "notebooks" / "02_affectvlm.ipynb"
     committed = path.read_bytes()
-    contents_manager.save({"type": "notebook", "format": "json", "content": _executed(path)},
-                          "notebooks/02_affectvlm.ipynb")
+    contents_manager.save(
+        {"type": "notebook", "format": "json", "content": _executed(path)}, "notebooks/02_affectvlm.ipynb"
+    )
     assert path.read_bytes() == committed  # `git status` stays clean after a run and an autosave
 
 
@@ -57,8 +64,9 @@ def test_a_copy_saved_into_notebooks_mine_keeps_its_outputs(contents_manager) ->
     """README: "Save Notebook As… into notebooks/mine/ (git-ignored)" keeps a run's outputs."""
     source = Path(contents_manager.root_dir) / "notebooks" / "02_affectvlm.ipynb"
     (source.parent / "mine").mkdir()
-    contents_manager.save({"type": "notebook", "format": "json", "content": _executed(source)},
-                          "notebooks/mine/02_copy.ipynb")
+    contents_manager.save(
+        {"type": "notebook", "format": "json", "content": _executed(source)}, "notebooks/mine/02_copy.ipynb"
+    )
     saved = nbformat.read(source.parent / "mine" / "02_copy.ipynb", as_version=4)
     assert all(c.outputs for c in saved.cells if c.cell_type == "code")
 
@@ -67,8 +75,11 @@ def test_strip_outputs_drops_widget_state_of_a_new_notebook(tmp_path, monkeypatc
     monkeypatch.setenv("FERVLM_ROOT", str(tmp_path))
     nb = strip_outputs(_executed(REPO / "notebooks" / "02_affectvlm.ipynb"))
     assert "widgets" not in nb["metadata"]
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb["cells"]
-               if c["cell_type"] == "code")
+    assert all(
+        not c.get("outputs") and c.get("execution_count") is None
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+    )
     assert is_tracked_notebook(tmp_path / "notebooks" / "a.ipynb")
     assert not is_tracked_notebook(tmp_path / "notebooks" / "params" / "a.ipynb")
     assert not is_tracked_notebook(tmp_path / "notebooks" / "a.py")

@@ -41,8 +41,11 @@ def test_notebook_runs_with_papermill(tmp_path) -> None:
     for name in expected:
         assert (out_dir / name).stat().st_size > 0, name
     executed = json.loads((tmp_path / "01_prompts.ipynb").read_text())
-    assert any("fervlm-tiny: embed_dim=64" in "".join(o.get("text", "")) for c in executed["cells"]
-               for o in c.get("outputs", []))
+    assert any(
+        "fervlm-tiny: embed_dim=64" in "".join(o.get("text", ""))
+        for c in executed["cells"]
+        for o in c.get("outputs", [])
+    )
     assert elapsed < 120  # < 60 s on an idle 2-core machine; headroom for a loaded test run
 
 

@@ -58,9 +58,12 @@ def _run(tmp_path: Path, results_csv: Path) -> tuple[Path, str]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / "out"
     pm.execute_notebook(
-        str(NOTEBOOK), str(tmp_path / "09.ipynb"),
+        str(NOTEBOOK),
+        str(tmp_path / "09.ipynb"),
         parameters={"output_dir": str(out), "results_csv": str(results_csv), "paper_csv": str(PAPERS)},
-        kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
     )
     return out, (tmp_path / "09.ipynb").read_text()
 
@@ -69,10 +72,18 @@ def _run(tmp_path: Path, results_csv: Path) -> tuple[Path, str]:
 def test_notebook_on_hand_made_and_missing_results(tmp_path: Path) -> None:
     results = tmp_path / "outputs" / "quick" / "results.csv"
     results.parent.mkdir(parents=True)
-    pixels = pd.DataFrame({
-        "notebook": "02_affectvlm", "dataset": "synthetic_bu3dfe", "method": "pixels", "variant": "pixels",
-        "fold": ["0", "1"], "accuracy": [0.80, 0.60], "profile": "quick", "data_kind": "",
-    })
+    pixels = pd.DataFrame(
+        {
+            "notebook": "02_affectvlm",
+            "dataset": "synthetic_bu3dfe",
+            "method": "pixels",
+            "variant": "pixels",
+            "fold": ["0", "1"],
+            "accuracy": [0.80, 0.60],
+            "profile": "quick",
+            "data_kind": "",
+        }
+    )
     pd.concat([_hand_made(), pixels]).to_csv(results, index=False)
     out, text = _run(tmp_path / "a", results)
     versus = pd.read_csv(out / "versus_pixels.csv")  # affectvlm paired with the pixels run of notebook 02

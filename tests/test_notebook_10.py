@@ -17,8 +17,17 @@ def test_parameters_are_the_config_fields_and_profile_names() -> None:
     declared = set(pm.inspect_notebook(str(NOTEBOOK)))
     assert declared <= set(PriorNotebookConfig.__dataclass_fields__)
     # The sweep passes these from the profile (fervlm.runs): the quick prior, evaluated on the quick data.
-    assert {"profile", "dataset", "dataset_root", "backbone", "image_size", "views", "synthetic_subjects",
-            "seed", "output_dir"} <= declared
+    assert {
+        "profile",
+        "dataset",
+        "dataset_root",
+        "backbone",
+        "image_size",
+        "views",
+        "synthetic_subjects",
+        "seed",
+        "output_dir",
+    } <= declared
 
 
 def test_config_checks_and_paths(tmp_path: Path) -> None:
@@ -39,12 +48,26 @@ def test_notebook_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("FERVLM_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     pm.execute_notebook(
-        str(NOTEBOOK), str(tmp_path / "10.ipynb"),
-        parameters={"output_dir": str(out), "prior_preset": "smoke", "dataset_root": str(tmp_path / "bu3dfe"),
-                    "synthetic_subjects": 2, "image_size": 32, "held_out_identities": 2},
-        kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+        str(NOTEBOOK),
+        str(tmp_path / "10.ipynb"),
+        parameters={
+            "output_dir": str(out),
+            "prior_preset": "smoke",
+            "dataset_root": str(tmp_path / "bu3dfe"),
+            "synthetic_subjects": 2,
+            "image_size": 32,
+            "held_out_identities": 2,
+        },
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
     )
-    for name in ("corpus_captions", "pretraining_curve", "retrieval_examples", "zero_shot_confusion",
-                 "au_detection"):
+    for name in (
+        "corpus_captions",
+        "pretraining_curve",
+        "retrieval_examples",
+        "zero_shot_confusion",
+        "au_detection",
+    ):
         assert (out / f"{name}.png").stat().st_size > 0, name
     assert (out / "facs-smoke.pt").is_file() and (out / "facs-smoke-au-only.pt").is_file()

@@ -34,8 +34,13 @@ from fervlm.viz.training import (
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 METHOD_NOTEBOOKS = ("02_affectvlm", "03_multiviewvlm", "04_smilevlm")
 SMOKE = {
-    "synthetic_subjects": 4, "image_size": 32, "epochs": 1, "k_folds": 2, "run_folds": [0],
-    "backbone": "fervlm-tiny", "batch_size": 8,
+    "synthetic_subjects": 4,
+    "image_size": 32,
+    "epochs": 1,
+    "k_folds": 2,
+    "run_folds": [0],
+    "backbone": "fervlm-tiny",
+    "batch_size": 8,
 }
 
 
@@ -46,9 +51,26 @@ SMOKE = {
 @pytest.mark.parametrize("name", METHOD_NOTEBOOKS)
 def test_parameters_cell_declares_the_profile_names(name: str) -> None:
     declared = pm.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
-    expected = {"profile", "dataset", "dataset_root", "backbone", "weights", "image_size", "views", "epochs",
-                "batch_size", "lr", "k_folds", "run_folds", "accelerator", "devices", "num_workers", "seed",
-                "synthetic_subjects", "output_dir"}
+    expected = {
+        "profile",
+        "dataset",
+        "dataset_root",
+        "backbone",
+        "weights",
+        "image_size",
+        "views",
+        "epochs",
+        "batch_size",
+        "lr",
+        "k_folds",
+        "run_folds",
+        "accelerator",
+        "devices",
+        "num_workers",
+        "seed",
+        "synthetic_subjects",
+        "output_dir",
+    }
     if name != "02_affectvlm":
         expected.add("prompt_sources")
     assert set(declared) == expected
@@ -80,7 +102,12 @@ def test_run_folds_all_and_train_config_mapping() -> None:
     assert cfg.interactive_fold == 3
     train = cfg.train_config("multiviewvlm", prompt_source="pseudo")
     assert (train.method, train.prompt_source, train.epochs, train.lr, train.batch_size) == (
-        "multiviewvlm", "pseudo", 4, 2e-3, 8)
+        "multiviewvlm",
+        "pseudo",
+        4,
+        2e-3,
+        8,
+    )
     assert train.weights == "facs" and train.image_size is None  # the FACS prior; the tower's own input size
     assert dataclasses.replace(cfg, weights="none").train_config("affectvlm").weights is None  # random init
     assert train.views == ("-30", "0", "30") and train.folds == 5 and train.seed == train.fold_seed == 7
@@ -94,13 +121,30 @@ def test_run_folds_all_and_train_config_mapping() -> None:
 
 
 def _fold(fold: int, acc: float, rounds: list[float] | None = None) -> dict:
-    m = {"fold": fold, "accuracy": acc, "macro_f1": acc / 2, "cluster_acc": 0.5, "nmi": 0.4, "ari": 0.1,
-         "classes": ["a", "b"], "per_class_f1": {"a": acc, "b": 0.0}, "confusion_matrix": [[1, 0], [1, 0]]}
+    m = {
+        "fold": fold,
+        "accuracy": acc,
+        "macro_f1": acc / 2,
+        "cluster_acc": 0.5,
+        "nmi": 0.4,
+        "ari": 0.1,
+        "classes": ["a", "b"],
+        "per_class_f1": {"a": acc, "b": 0.0},
+        "confusion_matrix": [[1, 0], [1, 0]],
+    }
     if rounds is not None:
         m["pseudo_label_accuracy"] = rounds
         m["pseudo_rounds"] = [
-            {"round": i, "epoch": 2 * i, "method": "kmeans", "accuracy": a, "cluster_acc": a, "nmi": 0.1,
-             "ari": 0.0, "cluster_sizes": [1, 1]}
+            {
+                "round": i,
+                "epoch": 2 * i,
+                "method": "kmeans",
+                "accuracy": a,
+                "cluster_acc": a,
+                "nmi": 0.1,
+                "ari": 0.0,
+                "cluster_sizes": [1, 1],
+            }
             for i, a in enumerate(rounds)
         ]
     return m
@@ -122,9 +166,15 @@ def test_results_table_and_fold_metrics(tmp_path: Path) -> None:
         fold_metrics(run, [2])
     table = results_table({"mv (pseudo)": run}, keys=("accuracy", "nmi", "missing"))
     assert table.to_dict("records") == [
-        {"run": "mv (pseudo)", "method": "multiviewvlm", "prompt_source": "pseudo",
-         "protocol": "label-free (pseudo-label prompts)", "folds": 2,
-         "accuracy": "0.625 ± 0.125", "nmi": "0.400 ± 0.000"}
+        {
+            "run": "mv (pseudo)",
+            "method": "multiviewvlm",
+            "prompt_source": "pseudo",
+            "protocol": "label-free (pseudo-label prompts)",
+            "folds": 2,
+            "accuracy": "0.625 ± 0.125",
+            "nmi": "0.400 ± 0.000",
+        }
     ]
     with pytest.raises(FileNotFoundError, match="summary"):
         results_table({"x": tmp_path / "nothing"})
@@ -143,18 +193,25 @@ def test_results_table_and_fold_metrics(tmp_path: Path) -> None:
 
 
 def test_loss_curves_draw_every_loss_part() -> None:
-    history = pd.DataFrame({
-        "epoch": [0, 1, 2], "step": [3, 6, 9], "train_acc": [0.2, 0.3, 0.5],
-        "train_con_loss": [2.0, 1.5, 1.0],
-        "train_pos_loss": [0.7, 0.5, 0.4], "train_loss": [2.7, 2.0, 1.4], "lr": [1e-3] * 3,
-        "pseudo_acc": [0.3, np.nan, 0.5],
-    })
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1, 2],
+            "step": [3, 6, 9],
+            "train_acc": [0.2, 0.3, 0.5],
+            "train_con_loss": [2.0, 1.5, 1.0],
+            "train_pos_loss": [0.7, 0.5, 0.4],
+            "train_loss": [2.7, 2.0, 1.4],
+            "lr": [1e-3] * 3,
+            "pseudo_acc": [0.3, np.nan, 0.5],
+        }
+    )
     fig = plot_loss_curves(history)
     left, right = fig.axes
     assert [line.get_label() for line in left.lines] == ["con", "pos", "total"]
     assert left.lines[0].get_xdata().tolist() == [1, 2, 3]  # epochs counted from 1
     assert [line.get_label() for line in right.lines] == [
-        "train accuracy (prototypes)", "pseudo-label accuracy"
+        "train accuracy (prototypes)",
+        "pseudo-label accuracy",
     ]
     with pytest.raises(ValueError, match="no epochs"):
         plot_loss_curves(history.iloc[:0])
@@ -162,15 +219,29 @@ def test_loss_curves_draw_every_loss_part() -> None:
 
 def test_prototype_scores_and_view_weights_figures() -> None:
     classes = ["anger", "joy", "fear"]
-    predictions = pd.DataFrame({"index": [4, 9], "label": [1, 2], "pred": [1, 0], "score_anger": [0.1, 0.9],
-                                "score_joy": [0.8, 0.2], "score_fear": [0.3, 0.4]})
+    predictions = pd.DataFrame(
+        {
+            "index": [4, 9],
+            "label": [1, 2],
+            "pred": [1, 0],
+            "score_anger": [0.1, 0.9],
+            "score_joy": [0.8, 0.2],
+            "score_fear": [0.3, 0.4],
+        }
+    )
     fig = plot_prototype_scores(predictions, classes, n=6)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 2
     assert [p.get_width() for p in visible[0].patches] == [0.1, 0.8, 0.3]
     assert "joy ✓" in visible[0].get_title() and "fear ✗" in visible[1].get_title()
-    weights = pd.DataFrame({"index": [0, 1, 2], "label": ["a", "a", "b"], "weight_-30": [0.2, 0.4, 0.5],
-                            "weight_0": [0.8, 0.6, 0.5]})
+    weights = pd.DataFrame(
+        {
+            "index": [0, 1, 2],
+            "label": ["a", "a", "b"],
+            "weight_-30": [0.2, 0.4, 0.5],
+            "weight_0": [0.8, 0.6, 0.5],
+        }
+    )
     fig = plot_view_weights(weights)
     heights = [[p.get_height() for p in c] for c in fig.axes[0].containers]
     assert np.allclose(heights, [[0.3, 0.5], [0.7, 0.5]])  # per-class means of each view
@@ -193,17 +264,23 @@ def _run(name: str, root: Path, **extra: object) -> tuple[Path, dict]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FERVLM_CACHE", str(root / "cache"))
         pm.execute_notebook(
-            str(NOTEBOOKS / f"{name}.ipynb"), str(root / f"{name}.ipynb"),
+            str(NOTEBOOKS / f"{name}.ipynb"),
+            str(root / f"{name}.ipynb"),
             parameters={"output_dir": str(out), "dataset_root": str(root / "bu3dfe"), **SMOKE, **extra},
-            kernel_name="python3", cwd=str(root), progress_bar=False,
+            kernel_name="python3",
+            cwd=str(root),
+            progress_bar=False,
         )
     executed = json.loads((root / f"{name}.ipynb").read_text())
     return out, executed
 
 
 def _text(executed: dict) -> str:
-    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-                   for c in executed["cells"] for o in c.get("outputs", []))
+    return "".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for c in executed["cells"]
+        for o in c.get("outputs", [])
+    )
 
 
 def _images(executed: dict) -> int:
@@ -234,8 +311,17 @@ def test_02_affectvlm_runs(smoke_root: Path) -> None:
 @pytest.mark.slow
 def test_03_multiviewvlm_runs_both_prompt_sources(smoke_root: Path) -> None:
     out, executed = _run("03_multiviewvlm", smoke_root)
-    _check_figures(out, ["loss_curves_label", "loss_curves_pseudo", "fold_accuracy", "pseudo_label_rounds",
-                         "confusion_matrix_label", "per_class_f1_pseudo"])
+    _check_figures(
+        out,
+        [
+            "loss_curves_label",
+            "loss_curves_pseudo",
+            "fold_accuracy",
+            "pseudo_label_rounds",
+            "confusion_matrix_label",
+            "per_class_f1_pseudo",
+        ],
+    )
     label = json.loads((out / "label" / "fold-00" / "metrics.json").read_text())
     pseudo = json.loads((out / "pseudo" / "fold-00" / "metrics.json").read_text())
     assert (label["prompt_source"], pseudo["prompt_source"]) == ("label", "pseudo")
@@ -249,8 +335,17 @@ def test_03_multiviewvlm_runs_both_prompt_sources(smoke_root: Path) -> None:
 @pytest.mark.slow
 def test_04_smilevlm_runs_and_shows_fusion_weights(smoke_root: Path) -> None:
     out, _ = _run("04_smilevlm", smoke_root)
-    _check_figures(out, ["loss_curves_label", "loss_curves_pseudo", "view_weights", "prototype_scores",
-                         "fold_accuracy", "confusion_matrix_pseudo"])
+    _check_figures(
+        out,
+        [
+            "loss_curves_label",
+            "loss_curves_pseudo",
+            "view_weights",
+            "prototype_scores",
+            "fold_accuracy",
+            "confusion_matrix_pseudo",
+        ],
+    )
     history = pd.read_csv(out / "label" / "fold-00" / "history.csv")
     assert {"train_bt_loss", "train_align_loss", "train_red_loss"} <= set(history.columns)
     weights = pd.read_csv(out / "view_weights_label.csv")

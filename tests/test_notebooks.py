@@ -50,9 +50,15 @@ def run_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **p
 @pytest.mark.slow
 def test_00_data_prep_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = run_notebook(
-        "00_data_prep", tmp_path, monkeypatch,
-        dataset_root=str(tmp_path / "bu3dfe"), sequence_root=str(tmp_path / "bu4dfe"),
-        synthetic_subjects=4, k_folds=2, image_size=48, workers=1,
+        "00_data_prep",
+        tmp_path,
+        monkeypatch,
+        dataset_root=str(tmp_path / "bu3dfe"),
+        sequence_root=str(tmp_path / "bu4dfe"),
+        synthetic_subjects=4,
+        k_folds=2,
+        image_size=48,
+        workers=1,
     )
     for name in ("views_per_emotion.png", "dynamic_image.png", "counts.png", "index.csv", "folds.json"):
         assert (out / name).stat().st_size > 0, name

@@ -15,8 +15,16 @@ from fervlm.paired import beats_baseline_text, paired_comparison, paired_runs
 
 def _rows(notebook, dataset, method, variant, accs, n_test=None, start=0):
     return [
-        {"profile": "quick", "notebook": notebook, "dataset": dataset, "method": method, "variant": variant,
-         "fold": str(start + k), "accuracy": a, **({} if n_test is None else {"n_test": n_test})}
+        {
+            "profile": "quick",
+            "notebook": notebook,
+            "dataset": dataset,
+            "method": method,
+            "variant": variant,
+            "fold": str(start + k),
+            "accuracy": a,
+            **({} if n_test is None else {"n_test": n_test}),
+        }
         for k, a in enumerate(accs)
     ]
 
@@ -24,8 +32,17 @@ def _rows(notebook, dataset, method, variant, accs, n_test=None, start=0):
 def _table(*groups, summary=True):
     rows = [r for g in groups for r in g]
     if summary:  # item-level rows (fold "summary") must be ignored
-        rows.append({"profile": "quick", "notebook": "02", "dataset": "d1", "method": "affectvlm",
-                     "variant": "affectvlm", "fold": "summary", "accuracy": 0.0})
+        rows.append(
+            {
+                "profile": "quick",
+                "notebook": "02",
+                "dataset": "d1",
+                "method": "affectvlm",
+                "variant": "affectvlm",
+                "fold": "summary",
+                "accuracy": 0.0,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -16,7 +16,10 @@ from fervlm.prior.corpus import CorpusConfig, build_corpus
 
 MICRO = PretrainConfig(
     corpus=CorpusConfig(identities=2, faces_per_identity=4, size=24, resolution=1500),
-    epochs=2, batch_size=8, warmup_steps=1, captions_per_face=2,
+    epochs=2,
+    batch_size=8,
+    warmup_steps=1,
+    captions_per_face=2,
 )
 
 
@@ -76,8 +79,9 @@ def test_ensure_prior_reuses_a_matching_prior(micro_run: tuple[Path, Path, dict]
     assert ckpt.stat().st_mtime_ns == stamp
 
 
-def test_facs_weights_name(micro_run: tuple[Path, Path, dict], monkeypatch: pytest.MonkeyPatch,
-                           tmp_path: Path) -> None:
+def test_facs_weights_name(
+    micro_run: tuple[Path, Path, dict], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _, ckpt, _ = micro_run
     monkeypatch.setenv("FERVLM_WEIGHTS", str(tmp_path))
     with pytest.raises(ValueError, match="fervlm pretrain"):
@@ -112,15 +116,29 @@ def test_smoke_prior_beats_chance_zero_shot_on_held_out_identities(tmp_path: Pat
     # The smoke preset with more prototype faces and steps (a minute on 2 cores): small contrastive runs sit
     # at the ln B plateau for a while (notebook 10's curve); this size gets past it.
     config = PRESETS["smoke"].replace(
-        corpus_identities=16, corpus_mix=(0.0, 0.85, 0.0, 0.15), captions_p_emotion=1.0, captions_p_codes=0.0,
-        captions_per_face=2, batch_size=64, epochs=12, lr=1e-3, warmup_steps=10,
+        corpus_identities=16,
+        corpus_mix=(0.0, 0.85, 0.0, 0.15),
+        captions_p_emotion=1.0,
+        captions_p_codes=0.0,
+        captions_per_face=2,
+        batch_size=64,
+        epochs=12,
+        lr=1e-3,
+        warmup_steps=10,
     )
     ckpt = tmp_path / "smoke.pt"
     pretrain(config, ckpt, progress=False, threads=1)
     held = build_corpus(
-        CorpusConfig(identities=6, faces_per_identity=6, first_identity=config.corpus.identities,
-                     size=config.corpus.size, resolution=config.corpus.resolution, mix=(0.0, 1.0, 0.0, 0.0)),
-        tmp_path / "held", progress=False,
+        CorpusConfig(
+            identities=6,
+            faces_per_identity=6,
+            first_identity=config.corpus.identities,
+            size=config.corpus.size,
+            resolution=config.corpus.resolution,
+            mix=(0.0, 1.0, 0.0, 0.0),
+        ),
+        tmp_path / "held",
+        progress=False,
     )
     labels = [f["emotion"] for f in held.faces]
     assert set(labels) <= set(EMOTIONS)

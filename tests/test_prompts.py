@@ -158,8 +158,11 @@ def test_fervlm_data_env_override(tmp_path, monkeypatch) -> None:
             "vocab: {sex: {M: [man]}}",
             r"unknown placeholder.*persn",
         ),
-        ("classes: {joy: {adjectives: [glad]}}\ntemplates: ['a face showing {cls}']\n"
-         "metadata_templates: ['a {person}']", "need a vocab"),
+        (
+            "classes: {joy: {adjectives: [glad]}}\ntemplates: ['a face showing {cls}']\n"
+            "metadata_templates: ['a {person}']",
+            "need a vocab",
+        ),
         ("classes: {joy: {adjectives: [glad]}, calm: {}}\ntemplates: ['a {adj}']", "'calm' has no prompts"),
         ("classes: {}", "non-empty mapping"),
         ("classes: {joy: {adjektives: [glad]}}", "unknown key"),

@@ -39,8 +39,10 @@ def test_results_csv_and_the_tables_keep_label_and_label_free_runs_apart(tmp_pat
         _write(item / source / "fold-00" / "metrics.json", {**common, "fold": 0, "accuracy": acc})
         summary = {**common, "n_folds": 1, "accuracy": {"mean": acc, "std": 0.0}}
         _write(item / source / "summary.json", summary)
-        _write(item / source / "fold-00" / "config.json", {"config": {"method": "multiviewvlm",
-                                                                      "prompt_source": source}})
+        _write(
+            item / source / "fold-00" / "config.json",
+            {"config": {"method": "multiviewvlm", "prompt_source": source}},
+        )
     table = aggregate_results(profile)
     assert "prompt_source" in table.columns
     assert set(table.loc[table["fold"] == "0", "prompt_source"]) == {"label", "pseudo"}
@@ -64,5 +66,7 @@ def test_fold_accuracy_legend_names_the_protocol() -> None:
     }
     fig = plot_fold_accuracy(runs)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert legend == [f"label: {PROTOCOL_NAMES['label']} (mean 0.600)",
-                      f"pseudo: {PROTOCOL_NAMES['pseudo']} (mean 0.200)"]
+    assert legend == [
+        f"label: {PROTOCOL_NAMES['label']} (mean 0.600)",
+        f"pseudo: {PROTOCOL_NAMES['pseudo']} (mean 0.200)",
+    ]

@@ -425,7 +425,13 @@ def test_aggregate_hand_made_run_folders(tmp_path: Path) -> None:
     on_disk = pd.read_csv(prof / "results.csv", keep_default_na=False, na_values=[""])
     assert list(on_disk.columns) == list(table.columns)
     assert list(table.columns[:7]) == [
-        "profile", "notebook", "dataset", "method", "variant", "fold", "data_kind"
+        "profile",
+        "notebook",
+        "dataset",
+        "method",
+        "variant",
+        "fold",
+        "data_kind",
     ]
     rows = table[["notebook", "dataset", "method", "fold", "data_kind"]].values.tolist()
     assert rows == [

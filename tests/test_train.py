@@ -29,8 +29,18 @@ def test_fit_fold_writes_metrics_history_config_and_predictions(index, tmp_path)
     run = fold_dir(tmp_path, 1)
     saved = read_metrics(run / "metrics.json")
     assert saved["accuracy"] == pytest.approx(metrics["accuracy"])
-    for key in ("accuracy", "macro_f1", "per_class_f1", "confusion_matrix", "cluster_acc", "nmi", "ari",
-                "wall_time_s", "pseudo_label_accuracy", "pseudo_rounds"):
+    for key in (
+        "accuracy",
+        "macro_f1",
+        "per_class_f1",
+        "confusion_matrix",
+        "cluster_acc",
+        "nmi",
+        "ari",
+        "wall_time_s",
+        "pseudo_label_accuracy",
+        "pseudo_rounds",
+    ):
         assert key in saved, key
     assert saved["prompt_source"] == "pseudo" and saved["fold"] == 1 and saved["n_test"] == 12
     assert (saved["dataset"], saved["data_kind"]) == ("toy", "real")  # what the number was measured on
@@ -130,8 +140,18 @@ def test_fold_out_of_range_is_an_error(index, tmp_path):
 
 
 def test_cli_train_and_cv(index, tmp_path, capsys):
-    common = ["--index", str(index), "--out", str(tmp_path), "--set", "backbone=fervlm-tiny",
-              "--set", "folds=4", "--set", "num_workers=0"]
+    common = [
+        "--index",
+        str(index),
+        "--out",
+        str(tmp_path),
+        "--set",
+        "backbone=fervlm-tiny",
+        "--set",
+        "folds=4",
+        "--set",
+        "num_workers=0",
+    ]
     assert cli_main(["train", "--method", "zeroshot", "--fold", "3", *common]) == 0
     assert "zeroshot fold 3: accuracy" in capsys.readouterr().out
     assert cli_main(["cv", "--method", "zeroshot", "--folds", "3", *common]) == 0  # fold 3 is reused
@@ -144,8 +164,9 @@ def test_cross_dataset_restricts_classes(index, tmp_path):
     from fervlm.train import cross_dataset
 
     other = make_toy_table(tmp_path / "other", n_subjects=2, size=16, seed=5)
-    metrics = cross_dataset(dict(BASE, method="linearprobe"), index, other, tmp_path / "x",
-                            classes=("disgust", "happiness"))
+    metrics = cross_dataset(
+        dict(BASE, method="linearprobe"), index, other, tmp_path / "x", classes=("disgust", "happiness")
+    )
     assert metrics["classes"] == ["disgust", "happiness"]
     assert metrics["n_test"] == 4 and metrics["n_train"] == 16
     assert len(metrics["confusion_matrix"]) == 2 and (tmp_path / "x" / "metrics.json").is_file()
@@ -190,8 +211,13 @@ def test_label_free_cross_dataset_reads_no_training_label(index, tmp_path):
     h_garbage = pd.read_csv(tmp_path / "garbage" / "history.csv")
     assert h_true["train_loss"].tolist() == h_garbage["train_loss"].tolist()
     # The supervised protocol still restricts training rows to the classes.
-    supervised = cross_dataset(dict(BASE, method="multiviewvlm", epochs=1), index, other, tmp_path / "label",
-                               classes=("disgust", "happiness"))
+    supervised = cross_dataset(
+        dict(BASE, method="multiviewvlm", epochs=1),
+        index,
+        other,
+        tmp_path / "label",
+        classes=("disgust", "happiness"),
+    )
     assert supervised["n_train"] == 16
 
 

@@ -41,10 +41,15 @@ def test_grey_features_are_the_bt601_luma_of_each_view_concatenated():
     feats = grey_features(images)
     assert feats.shape == (2, 3 * 25)
     # PIL's "L" conversion is the same BT.601 luma (rounded to integers).
-    pil = np.stack([
-        np.concatenate([np.asarray(Image.fromarray(v).convert("L"), float).ravel() for v in sample])
-        for sample in views
-    ]) / 255.0
+    pil = (
+        np.stack(
+            [
+                np.concatenate([np.asarray(Image.fromarray(v).convert("L"), float).ravel() for v in sample])
+                for sample in views
+            ]
+        )
+        / 255.0
+    )
     assert np.abs(feats - pil).max() < 1.01 / 255
     with pytest.raises(ValueError, match="expected"):
         grey_features(np.zeros((2, 3, 5, 5)))
@@ -88,8 +93,14 @@ def test_loading_a_foreign_or_inconsistent_file_is_a_clear_error(tmp_path):
         PixelsModel.load(tmp_path / "junk.npz")
     x, y = _blobs(5, 2, dim=16)
     model, _ = fit_pixels(x, y, ["a", "b"], ["front"], 4, n_components=3)
-    bad = PixelsModel(model.classes, ("left", "front"), 4, **{  # claims two views but holds one
-        k: getattr(model, k) for k in ("mean", "scale", "pca_mean", "components", "coef", "intercept")})
+    bad = PixelsModel(
+        model.classes,
+        ("left", "front"),
+        4,
+        **{  # claims two views but holds one
+            k: getattr(model, k) for k in ("mean", "scale", "pca_mean", "components", "coef", "intercept")
+        },
+    )
     with pytest.raises(ValueError, match="wrong shape"):
         PixelsModel.load(bad.save(tmp_path / "bad.npz"))
 
@@ -113,11 +124,19 @@ def test_fold_run_saves_a_model_that_reproduces_the_predictions(index, tmp_path)
     predictions = pd.read_csv(run / "predictions.csv")
     table = pd.read_csv(index)
     views = [
-        np.stack([
-            np.asarray(Image.open(index.parent / table.at[i, f"view_{yaw}"]).convert("RGB").resize(
-                (8, 8), Image.Resampling.BILINEAR), float) / 255.0
-            for yaw in (-30, 0, 30)
-        ]) for i in predictions["index"]
+        np.stack(
+            [
+                np.asarray(
+                    Image.open(index.parent / table.at[i, f"view_{yaw}"])
+                    .convert("RGB")
+                    .resize((8, 8), Image.Resampling.BILINEAR),
+                    float,
+                )
+                / 255.0
+                for yaw in (-30, 0, 30)
+            ]
+        )
+        for i in predictions["index"]
     ]
     probs = model.predict_proba(grey_features(np.moveaxis(np.stack(views), -1, 2)))
     np.testing.assert_array_equal(probs.argmax(1), predictions["pred"].to_numpy())

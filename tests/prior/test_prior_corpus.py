@@ -43,8 +43,11 @@ def test_corpus_identities_never_overlap_evaluation_subjects(seed: int) -> None:
     assert not corpus & evaluation
     # The random streams themselves differ, whatever a subject draws from them.
     streams = {tuple(identity_seed(seed, i).generate_state(4)) for i in range(50)}
-    eval_streams = {tuple(s.generate_state(4)) for e in (0, 1, 2, 3, 11, 42, seed)
-                    for s in np.random.SeedSequence(e).spawn(100)}
+    eval_streams = {
+        tuple(s.generate_state(4))
+        for e in (0, 1, 2, 3, 11, 42, seed)
+        for s in np.random.SeedSequence(e).spawn(100)
+    }
     assert not streams & eval_streams
 
 

@@ -9,6 +9,10 @@ MultiviewVLM pairs every sample with a prompt of its *pseudo*-label. The labels 
    several seeded restarts), then each cluster is *named* by a Hungarian assignment between
    normalised cluster centroids and class prototypes `p_c` that maximises total cosine similarity.
    Only the text prototypes are used, never the labels.
+   **Anchored naming** (`pseudo_naming="anchor"`, the default, our choice where the paper is silent): rounds
+   after the first name their clusters by a Hungarian assignment maximising the overlap with the
+   round-0 pseudo-labels of the frozen prior (`name_clusters_by_anchor`), so names stay tied to the
+   prior instead of to centroids of an image tower that moves away from the frozen text prototypes.
 
 4. **Samples outside the clustered set** (a validation split): `label_like_round` gives them the
    class of their nearest *named* centroid of the round (k-means) or of their nearest prototype
@@ -154,6 +158,39 @@ def name_clusters(centroids: torch.Tensor, prototypes: torch.Tensor) -> np.ndarr
     return mapping
 
 
+def name_clusters_by_anchor(cluster_ids: torch.Tensor, anchor: torch.Tensor, n_classes: int) -> np.ndarray:
+    """Name clusters by the pseudo-labels they overlap most: Hungarian on the contingency table.
+
+    docs/methods.md §3 ("Naming later rounds"). ``contingency[k, c]`` counts the samples of cluster
+    ``k`` whose *anchor* pseudo-label is ``c`` (the round-0 labels of the frozen prior, never the true
+    labels); the one-to-one assignment maximising ``Σ_k contingency[k, m(k)]`` names the clusters.
+    Clusters left unmatched (more clusters than classes) take their majority anchor class.
+
+    Args:
+        cluster_ids: (N,) cluster of each sample, in ``[0, K)``.
+        anchor: (N,) anchor class of each sample, in ``[0, n_classes)``.
+        n_classes: number of classes C.
+
+    Returns:
+        (K,) int64 array: `mapping[k]` is the class id of cluster `k`.
+    """
+    ids = cluster_ids.detach().cpu().numpy().reshape(-1).astype(np.int64)
+    ref = anchor.detach().cpu().numpy().reshape(-1).astype(np.int64)
+    if ids.shape != ref.shape:
+        raise ValueError(f"cluster_ids has {ids.size} entries but anchor has {ref.size}")
+    if ids.size == 0:
+        raise ValueError("cluster_ids: no samples to name clusters from")
+    if ids.min() < 0 or ref.min() < 0 or ref.max() >= n_classes:
+        raise ValueError(f"anchor labels must be in [0, {n_classes}) and cluster ids >= 0 (unassigned anchor?)")
+    k = int(ids.max()) + 1
+    contingency = np.zeros((k, n_classes), dtype=np.int64)
+    np.add.at(contingency, (ids, ref), 1)
+    mapping = contingency.argmax(axis=1).astype(np.int64)
+    rows, cols = linear_sum_assignment(contingency, maximize=True)
+    mapping[rows] = cols
+    return mapping
+
+
 @dataclass
 class PseudoLabels:
     """Pseudo-labels of one clustering round.
@@ -181,6 +218,7 @@ def assign_pseudo_labels(
     init: Literal["kmeans", "zeroshot"] = "kmeans",
     seed: int = 0,
     n_init: int = 10,
+    anchor: torch.Tensor | None = None,
 ) -> PseudoLabels:
     """One pseudo-labelling round (MultiviewVLM §II-F, docs/methods.md §3).
 
@@ -191,6 +229,8 @@ def assign_pseudo_labels(
         init: `"kmeans"` (k-means + Hungarian naming) or `"zeroshot"` (nearest prototype).
         seed: k-means seed.
         n_init: k-means restarts.
+        anchor: (N,) pseudo-labels of an earlier round (the round-0 labels of the frozen prior):
+            k-means clusters are then named by `name_clusters_by_anchor` instead of by the prototypes.
 
     Returns:
         A `PseudoLabels`.
@@ -210,7 +250,10 @@ def assign_pseudo_labels(
         mapping = np.arange(k, dtype=np.int64)
     elif init == "kmeans":
         cluster_ids, centroids = kmeans_clusters(z_bar, k, seed=seed, n_init=n_init)
-        mapping = name_clusters(centroids, prototypes)
+        if anchor is None:
+            mapping = name_clusters(centroids, prototypes)
+        else:
+            mapping = name_clusters_by_anchor(cluster_ids, anchor, k)
         labels = torch.as_tensor(mapping, device=cluster_ids.device)[cluster_ids]
     else:
         raise ValueError(f"init={init!r}: expected 'kmeans' or 'zeroshot'")

@@ -13,6 +13,7 @@ from fervlm.pseudo import (
     assign_pseudo_labels,
     kmeans_clusters,
     name_clusters,
+    name_clusters_by_anchor,
     pseudo_label_report,
     zero_shot_labels,
 )
@@ -127,3 +128,52 @@ def test_degenerate_identical_embeddings_still_labelled() -> None:
     assert pseudo.labels.shape == (12,) and pseudo.labels.dtype == torch.int64
     assert len(torch.unique(pseudo.labels)) == 1
     assert sum(pseudo.cluster_sizes) == 12
+
+
+def drifted(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A drift case: clean clusters of the true classes whose centres sit next to the *wrong* prototypes.
+
+    Class ``c`` lies around ``p_{c+1}`` (a cyclic shift), as when an image tower has moved away from the
+    frozen text tower after a few rounds of self-training: the clusters are still right, the
+    centroid↔prototype naming is not.
+    """
+    z, prototypes, y = synthetic(seed)
+    shifted = prototypes[(y + 1) % C]
+    gen = torch.Generator().manual_seed(seed + 1)
+    return shifted[:, None, :] + 0.1 * torch.randn(len(y), V, D, generator=gen), prototypes, y
+
+
+def test_anchor_naming_keeps_names_when_the_tower_drifts() -> None:
+    z, prototypes, y = drifted()
+    # Anchor: earlier-round pseudo-labels, right for 80% of the samples (and wrong at random elsewhere).
+    gen = torch.Generator().manual_seed(3)
+    anchor = torch.where(torch.rand(len(y), generator=gen) < 0.8, y, torch.randint(0, C, (len(y),), generator=gen))
+    by_prototypes = assign_pseudo_labels(z, prototypes, init="kmeans", seed=0, n_init=4)
+    by_anchor = assign_pseudo_labels(z, prototypes, init="kmeans", seed=0, n_init=4, anchor=anchor)
+    assert torch.equal(by_prototypes.cluster_ids, by_anchor.cluster_ids)  # same clusters, other names
+    assert (by_prototypes.labels == y).float().mean() == 0.0  # prototype naming follows the drift
+    assert torch.equal(by_anchor.labels, y)  # anchored naming recovers every class
+
+
+def test_anchor_naming_reference_and_invariance() -> None:
+    # contingency rows: cluster 0 mostly class 2, cluster 1 mostly class 0, cluster 2 mostly class 2 too.
+    ids = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    anchor = torch.tensor([2, 2, 1, 0, 0, 2, 2, 2, 1])
+    # Brute force over the 3! one-to-one maps: the one with most agreeing samples.
+    import itertools
+
+    cont = np.zeros((3, 3), int)
+    np.add.at(cont, (ids.numpy(), anchor.numpy()), 1)
+    best = max(itertools.permutations(range(3)), key=lambda m: sum(cont[k, m[k]] for k in range(3)))
+    mapping = name_clusters_by_anchor(ids, anchor, 3)
+    assert tuple(mapping) == best and len(set(mapping.tolist())) == 3  # one-to-one, not majority votes
+    # Renumbering the clusters renumbers the mapping only.
+    perm = torch.tensor([2, 0, 1])
+    assert np.array_equal(name_clusters_by_anchor(perm[ids], anchor, 3)[perm.numpy()], mapping)
+    # More clusters than classes: the unmatched cluster takes its majority anchor class.
+    mapping = name_clusters_by_anchor(torch.tensor([0, 0, 1, 1, 2, 2, 2]), torch.tensor([0, 0, 1, 1, 1, 1, 0]), 2)
+    assert mapping.tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match="anchor"):
+        name_clusters_by_anchor(ids, torch.full_like(ids, -1), 3)
+    with pytest.raises(ValueError, match="entries"):
+        name_clusters_by_anchor(ids, anchor[:4], 3)

@@ -10,8 +10,9 @@ they fuse views or project embeddings differently, :meth:`FERMethod.embed_views`
 * **Prompt source** (docs/methods.md §1): a sample's prompt class is its label (``"label"``) or its
   current pseudo-label (``"pseudo"``). Pseudo-labels (MultiviewVLM §II-F) are re-assigned at the
   start of every ``recluster_every``-th epoch from the view-aggregated embeddings of all training
-  samples *without augmentation*: round 0 by ``pseudo_init`` (zero-shot or k-means), later rounds by
-  k-means named by a Hungarian match of centroids to prototypes (text only). Validation rows take
+  samples *without augmentation*: round 0 by ``pseudo_init`` (zero-shot or k-means) on the frozen prior,
+  later rounds by k-means named by a Hungarian match to the round-0 pseudo-labels
+  (``pseudo_naming="anchor"``) or of centroids to prototypes (``"prototypes"``). Validation rows take
   the class of their nearest named centroid; under DDP rank 0 clusters and broadcasts. The accuracy
   of each round against the true labels is recorded **for reporting only** and never used in training.
 * **Per-epoch history** (loss parts, accuracy, learning rate, pseudo-label accuracy) kept in the
@@ -76,6 +77,9 @@ class FERMethod(pl.LightningModule):
         self.register_buffer("prototypes", F.normalize(prototypes.float(), dim=-1), persistent=False)
         # -1 = not assigned yet. Persistent: a resumed run continues with the pseudo-labels it had.
         self.register_buffer("pseudo_labels", torch.full((n_samples,), -1, dtype=torch.long))
+        # Round-0 pseudo-labels (the frozen prior's), which later rounds are named against
+        # (``pseudo_naming="anchor"``, docs/methods.md §3). Persistent for resumed runs.
+        self.register_buffer("pseudo_anchor", torch.full((n_samples,), -1, dtype=torch.long))
         self.history: list[dict[str, Any]] = []
         self.pseudo_rounds: list[dict[str, Any]] = []
         self.run_dir: Path | None = None  # set by fervlm.train: where history.csv goes
@@ -233,6 +237,8 @@ class FERMethod(pl.LightningModule):
         payload = self._pseudo_round(loader, val_loader) if rank() == 0 else None
         rows, assigned, report = broadcast_object(payload)
         self.pseudo_labels[rows.to(self.pseudo_labels.device)] = assigned.to(self.pseudo_labels.device)
+        if not self.pseudo_rounds:  # round 0: the frozen prior's labels anchor the naming of later rounds
+            self.pseudo_anchor[rows.to(self.pseudo_anchor.device)] = assigned.to(self.pseudo_anchor.device)
         self.pseudo_rounds.append(report)
         return report
 
@@ -241,13 +247,18 @@ class FERMethod(pl.LightningModule):
         from fervlm.pseudo import assign_pseudo_labels, label_like_round, pseudo_label_report
 
         views, _, labels, rows = self.embed_loader(loader)
-        init = self.config.pseudo_init if not self.pseudo_rounds else "kmeans"
+        first = not self.pseudo_rounds
+        init = self.config.pseudo_init if first else "kmeans"
+        anchor = None
+        if not first and self.config.pseudo_naming == "anchor":
+            anchor = self.pseudo_anchor.cpu()[rows.cpu()]
         pseudo = assign_pseudo_labels(
             views,
             self.prototypes.cpu(),
             init=init,
             seed=self.config.seed + len(self.pseudo_rounds),
             n_init=self.config.kmeans_n_init,
+            anchor=anchor,
         )
         report = pseudo_label_report(pseudo, labels)
         report = {"round": len(self.pseudo_rounds), "epoch": int(self.current_epoch), **report}
@@ -301,6 +312,10 @@ class FERMethod(pl.LightningModule):
         checkpoint["fervlm"] = {"history": list(self.history), "pseudo_rounds": list(self.pseudo_rounds)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        weights = checkpoint.get("state_dict")
+        if isinstance(weights, dict) and "pseudo_labels" in weights and "pseudo_anchor" not in weights:
+            # Checkpoints written before anchored naming: no anchor (its rounds were prototype-named).
+            weights["pseudo_anchor"] = torch.full_like(weights["pseudo_labels"], -1)
         state = checkpoint.get("fervlm", {})
         self.history = list(state.get("history", []))
         self.pseudo_rounds = list(state.get("pseudo_rounds", []))

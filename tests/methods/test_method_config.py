@@ -41,6 +41,7 @@ def test_comma_separated_tuples():
         ({"margin_mode": "frozen"}, "margin_mode='frozen': must be 'learnable'"),
         ({"con_targets": "class"}, "con_targets='class': must be 'label'"),
         ({"align_targets": "label"}, "align_targets='label': must be 'pair'"),
+        ({"pseudo_naming": "centroids"}, "pseudo_naming='centroids': must be 'anchor' or 'prototypes'"),
         ({"method": "smilevlm", "batch_size": 1}, "batch_size=1: smilevlm uses batch-wide losses"),
     ],
 )

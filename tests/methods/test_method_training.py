@@ -128,6 +128,31 @@ def test_recluster_assigns_pseudo_labels_and_reports_accuracy(toy):
     assert report["round"] == 1 and report["method"] == "kmeans" and sum(report["cluster_sizes"]) == 18
 
 
+@pytest.mark.parametrize("naming", ["anchor", "prototypes"])
+def test_later_rounds_are_named_against_the_round_zero_labels(toy, naming):
+    from fervlm.pseudo import assign_pseudo_labels
+
+    table, root = toy
+    pl.seed_everything(0, verbose=False)
+    config = _config("multiviewvlm", prompt_source="pseudo", pseudo_init="zeroshot", pseudo_naming=naming)
+    method = build_method(config, table)
+    rows = np.arange(len(table))
+    dm = FERDataModule(table, root, rows[:18], rows[18:], method.classes, image_size=64, num_workers=0)
+    dm.setup()
+    method.recluster(dm.plain_dataloader("train"))
+    round0 = method.pseudo_labels[:18].clone()
+    assert torch.equal(method.pseudo_anchor[:18], round0) and (method.pseudo_anchor[18:] == -1).all()
+    with torch.no_grad():  # the image tower moves between rounds; the anchor must not
+        for p in method.backbone.visual.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    method.recluster(dm.plain_dataloader("train"))
+    assert torch.equal(method.pseudo_anchor[:18], round0)
+    views = method.embed_loader(dm.plain_dataloader("train"))[0]
+    anchor = round0 if naming == "anchor" else None
+    expected = assign_pseudo_labels(views, method.prototypes, init="kmeans", seed=1, n_init=4, anchor=anchor)
+    assert torch.equal(method.pseudo_labels[:18], expected.labels)
+
+
 def test_validation_rows_get_the_nearest_named_centroid_of_the_round(toy):
     from fervlm.pseudo import aggregate_views, assign_pseudo_labels
 

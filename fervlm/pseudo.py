@@ -181,7 +181,7 @@ def name_clusters_by_anchor(cluster_ids: torch.Tensor, anchor: torch.Tensor, n_c
     if ids.size == 0:
         raise ValueError("cluster_ids: no samples to name clusters from")
     if ids.min() < 0 or ref.min() < 0 or ref.max() >= n_classes:
-        raise ValueError(f"anchor labels must be in [0, {n_classes}) and cluster ids >= 0 (unassigned anchor?)")
+        raise ValueError(f"anchor labels must be in [0, {n_classes}) and cluster ids >= 0 (anchor not set?)")
     k = int(ids.max()) + 1
     contingency = np.zeros((k, n_classes), dtype=np.int64)
     np.add.at(contingency, (ids, ref), 1)

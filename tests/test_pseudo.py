@@ -137,7 +137,7 @@ def drifted(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     frozen text tower after a few rounds of self-training: the clusters are still right, the
     centroid↔prototype naming is not.
     """
-    z, prototypes, y = synthetic(seed)
+    _, prototypes, y = synthetic(seed)
     shifted = prototypes[(y + 1) % C]
     gen = torch.Generator().manual_seed(seed + 1)
     return shifted[:, None, :] + 0.1 * torch.randn(len(y), V, D, generator=gen), prototypes, y
@@ -147,7 +147,8 @@ def test_anchor_naming_keeps_names_when_the_tower_drifts() -> None:
     z, prototypes, y = drifted()
     # Anchor: earlier-round pseudo-labels, right for 80% of the samples (and wrong at random elsewhere).
     gen = torch.Generator().manual_seed(3)
-    anchor = torch.where(torch.rand(len(y), generator=gen) < 0.8, y, torch.randint(0, C, (len(y),), generator=gen))
+    noise = torch.randint(0, C, (len(y),), generator=gen)
+    anchor = torch.where(torch.rand(len(y), generator=gen) < 0.8, y, noise)
     by_prototypes = assign_pseudo_labels(z, prototypes, init="kmeans", seed=0, n_init=4)
     by_anchor = assign_pseudo_labels(z, prototypes, init="kmeans", seed=0, n_init=4, anchor=anchor)
     assert torch.equal(by_prototypes.cluster_ids, by_anchor.cluster_ids)  # same clusters, other names
@@ -171,9 +172,10 @@ def test_anchor_naming_reference_and_invariance() -> None:
     perm = torch.tensor([2, 0, 1])
     assert np.array_equal(name_clusters_by_anchor(perm[ids], anchor, 3)[perm.numpy()], mapping)
     # More clusters than classes: the unmatched cluster takes its majority anchor class.
-    mapping = name_clusters_by_anchor(torch.tensor([0, 0, 1, 1, 2, 2, 2]), torch.tensor([0, 0, 1, 1, 1, 1, 0]), 2)
+    ids, anchor = torch.tensor([0, 0, 1, 1, 2, 2, 2]), torch.tensor([0, 0, 1, 1, 1, 1, 0])
+    mapping = name_clusters_by_anchor(ids, anchor, 2)
     assert mapping.tolist() == [0, 1, 1]
     with pytest.raises(ValueError, match="anchor"):
-        name_clusters_by_anchor(ids, torch.full_like(ids, -1), 3)
+        name_clusters_by_anchor(ids, torch.full_like(ids, -1), 2)
     with pytest.raises(ValueError, match="entries"):
-        name_clusters_by_anchor(ids, anchor[:4], 3)
+        name_clusters_by_anchor(ids, anchor[:4], 2)

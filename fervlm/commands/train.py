@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch-free at import: `fervlm --help` stays fast
     from fervlm.methods.config import TrainConfig
 
-METHOD_CHOICES = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe", "pixels")
+METHOD_CHOICES = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe", "pixels", "ceiling")
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,10 +1,12 @@
-"""The methods as LightningModules: AffectVLM, MultiviewVLM, SMILE-VLM, two baselines, and a pixel baseline.
+"""The methods as LightningModules: AffectVLM, MultiviewVLM, SMILE-VLM, two baselines, and a pixel baseline, and the
+cross-entropy ceiling of a tower (a diagnostic).
 
 ``build_method(config, table)`` builds any of them from a flat :class:`TrainConfig`.
 """
 
 from fervlm.methods.affectvlm import AffectVLM
 from fervlm.methods.base import FERMethod
+from fervlm.methods.ceiling import CrossEntropyCeiling
 from fervlm.methods.baselines import LinearProbe, ZeroShot
 from fervlm.methods.config import METHOD_NAMES, PAPER_PROFILE, TrainConfig, load_config
 from fervlm.methods.factory import METHODS, build_method, resolve_classes
@@ -18,6 +20,7 @@ __all__ = [
     "METHOD_NAMES",
     "PAPER_PROFILE",
     "AffectVLM",
+    "CrossEntropyCeiling",
     "FERMethod",
     "LinearProbe",
     "MultiviewVLM",

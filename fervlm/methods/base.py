@@ -152,7 +152,7 @@ class FERMethod(pl.LightningModule):
         loss = total_loss(parts)
         self._check_finite({"total_loss": loss}, mode)
         with torch.no_grad():
-            pred, _ = prototype_predict(fused.detach(), self.prototypes)
+            pred, _ = self.scores(fused.detach())  # the method's own classifier (prototypes or a head)
             # Accuracy over the global batch, so every rank logs the same number.
             correct = gather_no_grad((pred == batch["label"]).float())
         n = int(correct.numel())

@@ -32,7 +32,7 @@ __all__ = [
     "parse_set",
 ]
 
-METHOD_NAMES = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe", "pixels")
+METHOD_NAMES = ("affectvlm", "multiviewvlm", "smilevlm", "zeroshot", "linearprobe", "pixels", "ceiling")
 #: Methods trained with batch-wide losses (need >= 2 samples per global batch).
 TRAINED_METHODS = ("affectvlm", "multiviewvlm", "smilevlm")
 #: Loss-term names each method's loss accepts in ``disabled_losses`` (ablations).
@@ -43,6 +43,7 @@ LOSS_TERMS = {
     "zeroshot": (),
     "linearprobe": (),
     "pixels": (),
+    "ceiling": (),
 }
 
 #: The quick profile (synthetic data, 2-core CPU, 10 folds of one method in about 4 minutes), measured on
@@ -107,7 +108,8 @@ class TrainConfig:
     """Everything a training run needs, flat (one ``--set key=value`` per field).
 
     Attributes:
-        method: one of ``affectvlm, multiviewvlm, smilevlm, zeroshot, linearprobe, pixels``.
+        method: one of ``affectvlm, multiviewvlm, smilevlm, zeroshot, linearprobe, pixels, ceiling``
+            (``ceiling``: the cross-entropy ceiling of the tower, `fervlm.methods.ceiling`, a diagnostic).
         backbone, weights: `fervlm.backbones.create_backbone` name and weights (None = random).
         unlocked_visual_groups: None trains the whole image tower; k locks all but its last k groups.
         views: view names (``left``/``front``/``right``) or yaws; ``("front",)`` is the single-view variant.
@@ -261,6 +263,8 @@ class TrainConfig:
             raise bad("prompt_source", "must be 'label' or 'pseudo'")
         if self.method == "affectvlm" and self.prompt_source != "label":
             raise bad("prompt_source", "AffectVLM is supervised; its prompts come from the labels ('label')")
+        if self.method == "ceiling" and self.prompt_source != "label":
+            raise bad("prompt_source", "the cross-entropy ceiling is supervised: it trains on the labels ('label')")
         if self.augment not in ("mixed", "same", "none"):
             raise bad("augment", "must be 'mixed', 'same' or 'none'")
         if self.schedule not in ("cosine", "constant"):

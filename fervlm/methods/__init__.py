@@ -1,13 +1,13 @@
-"""The methods as LightningModules: AffectVLM, MultiviewVLM, SMILE-VLM, two baselines, and a pixel baseline, and the
-cross-entropy ceiling of a tower (a diagnostic).
+"""The methods as LightningModules: AffectVLM, MultiviewVLM, SMILE-VLM, two baselines, a pixel baseline,
+and the cross-entropy ceiling of a tower (a diagnostic).
 
 ``build_method(config, table)`` builds any of them from a flat :class:`TrainConfig`.
 """
 
 from fervlm.methods.affectvlm import AffectVLM
 from fervlm.methods.base import FERMethod
-from fervlm.methods.ceiling import CrossEntropyCeiling
 from fervlm.methods.baselines import LinearProbe, ZeroShot
+from fervlm.methods.ceiling import CrossEntropyCeiling
 from fervlm.methods.config import METHOD_NAMES, PAPER_PROFILE, TrainConfig, load_config
 from fervlm.methods.factory import METHODS, build_method, resolve_classes
 from fervlm.methods.multiviewvlm import MultiviewVLM

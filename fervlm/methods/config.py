@@ -264,7 +264,7 @@ class TrainConfig:
         if self.method == "affectvlm" and self.prompt_source != "label":
             raise bad("prompt_source", "AffectVLM is supervised; its prompts come from the labels ('label')")
         if self.method == "ceiling" and self.prompt_source != "label":
-            raise bad("prompt_source", "the cross-entropy ceiling is supervised; its prompts are labels ('label')")
+            raise bad("prompt_source", "the cross-entropy ceiling is supervised: 'label' only")
         if self.augment not in ("mixed", "same", "none"):
             raise bad("augment", "must be 'mixed', 'same' or 'none'")
         if self.schedule not in ("cosine", "constant"):

@@ -2,8 +2,10 @@
 
 MultiviewVLM pairs every sample with a prompt of its *pseudo*-label. The labels come from:
 
-1. **Multiview aggregation**: `z̄ = normalize(mean_v normalize(z_v))` — one embedding per sample.
-2. **Round 0** (`init="zeroshot"`, our choice): `argmax_c sim(z̄, p_c)` against the text prototypes.
+1. **Multiview aggregation**: `z̄ = normalize(mean_v normalize(z_v))` — one embedding per sample
+   (`aggregate_views`, on (V, N, D) view-major embeddings, the methods' fusion too).
+2. **Round 0** (`init="zeroshot"`, our choice): `argmax_c sim(z̄, p_c)` against the text prototypes
+   (`fervlm.evaluate.prototype_predict`, the one nearest-prototype rule).
    With random weights this is arbitrary, so `init="kmeans"` is offered as well.
 3. **Re-clustering** (`init="kmeans"`): k-means on `z̄` with k = number of classes (k-means++,
    several seeded restarts), then each cluster is *named* by a Hungarian assignment between
@@ -39,21 +41,25 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from fervlm.evaluate import clustering_metrics
+from fervlm.evaluate import clustering_metrics, prototype_predict
 
 
 def aggregate_views(z: torch.Tensor) -> torch.Tensor:
     """Multiview aggregation `z̄_b = normalize(mean_v normalize(z_{v,b}))` (MultiviewVLM §II-F, eq. 4's z̄).
 
+    The one mean-of-views fusion of the package: `fervlm.methods.base.FERMethod.fuse` (AffectVLM,
+    MultiviewVLM, the baselines) and the pseudo-labelling rounds both call it, on the view-major
+    layout every method and loss uses.
+
     Args:
-        z: (N, V, D) per-view embeddings (normalised or not).
+        z: (V, N, D) per-view embeddings (normalised or not), views first as in the losses.
 
     Returns:
         (N, D) unit-norm aggregated embeddings.
     """
     if z.ndim != 3:
-        raise ValueError(f"z: expected (N, V, D) per-view embeddings, got shape {tuple(z.shape)}")
-    return F.normalize(F.normalize(z, dim=-1).mean(dim=1), dim=-1)
+        raise ValueError(f"z: expected (V, N, D) per-view embeddings, got shape {tuple(z.shape)}")
+    return F.normalize(F.normalize(z, dim=-1).mean(dim=0), dim=-1)
 
 
 def _check_prototypes(z_bar: torch.Tensor, prototypes: torch.Tensor) -> None:
@@ -77,8 +83,7 @@ def zero_shot_labels(z_bar: torch.Tensor, prototypes: torch.Tensor) -> torch.Ten
         (N,) int64 class ids.
     """
     _check_prototypes(z_bar, prototypes)
-    sims = F.normalize(z_bar, dim=-1) @ F.normalize(prototypes.to(z_bar.dtype), dim=-1).T
-    return sims.argmax(dim=-1).long()
+    return prototype_predict(z_bar, prototypes)[0]
 
 
 def kmeans_clusters(
@@ -223,7 +228,7 @@ def assign_pseudo_labels(
     """One pseudo-labelling round (MultiviewVLM §II-F, docs/methods.md §3).
 
     Args:
-        z: (N, V, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) already fused.
+        z: (V, N, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) already fused.
             Under DDP: the gathered embeddings of the whole training set.
         prototypes: (C, D) class prototypes; k = C clusters.
         init: `"kmeans"` (k-means + Hungarian naming) or `"zeroshot"` (nearest prototype).
@@ -240,7 +245,7 @@ def assign_pseudo_labels(
     elif z.ndim == 2:
         z_bar = F.normalize(z, dim=-1)
     else:
-        raise ValueError(f"z: expected (N, V, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
+        raise ValueError(f"z: expected (V, N, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
     _check_prototypes(z_bar, prototypes)
     k = prototypes.shape[0]
     centroids = None
@@ -277,7 +282,7 @@ def label_like_round(z: torch.Tensor, pseudo: PseudoLabels, prototypes: torch.Te
     nearest prototype for a zero-shot round. No label is read.
 
     Args:
-        z: (N, V, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) fused ones.
+        z: (V, N, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) fused ones.
         pseudo: the round (`assign_pseudo_labels`) whose centroids and naming are reused.
         prototypes: (C, D) class prototypes (zero-shot rounds).
 
@@ -285,7 +290,7 @@ def label_like_round(z: torch.Tensor, pseudo: PseudoLabels, prototypes: torch.Te
         (N,) int64 class ids.
     """
     if z.ndim not in (2, 3):
-        raise ValueError(f"z: expected (N, V, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
+        raise ValueError(f"z: expected (V, N, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
     z_bar = aggregate_views(z) if z.ndim == 3 else F.normalize(z, dim=-1)
     if pseudo.centroids is None:
         return zero_shot_labels(z_bar, prototypes)

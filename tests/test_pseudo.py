@@ -22,7 +22,7 @@ C, D, V, PER_CLASS = 5, 24, 3, 20
 
 
 def synthetic(seed: int = 0, noise: float = 0.15) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-view embeddings in well-separated Gaussian clusters around known (random unit) prototypes."""
+    """(V, N, D) per-view embeddings in well-separated Gaussian clusters around known (random) prototypes."""
     gen = torch.Generator().manual_seed(seed)
     prototypes = F.normalize(torch.randn(C, D, generator=gen), dim=-1)
     y = torch.arange(C).repeat_interleave(PER_CLASS)
@@ -30,21 +30,22 @@ def synthetic(seed: int = 0, noise: float = 0.15) -> tuple[torch.Tensor, torch.T
     z = prototypes[y][:, None, :] + noise * torch.randn(len(y), V, D, generator=gen)
     # Views at different scales: aggregation must normalise each view first.
     z = z * torch.tensor([0.5, 1.0, 3.0])[None, :, None]
-    return z, prototypes, y
+    return z.transpose(0, 1), prototypes, y
 
 
 def test_aggregate_views_reference() -> None:
     z, _, _ = synthetic()
-    ref = F.normalize(torch.stack([F.normalize(z[:, v], dim=-1) for v in range(V)]).mean(0), dim=-1)
+    ref = F.normalize(sum(F.normalize(z[v], dim=-1) for v in range(V)) / V, dim=-1)
     out = aggregate_views(z)
     torch.testing.assert_close(out, ref)
-    torch.testing.assert_close(out.norm(dim=-1), torch.ones(len(z)))
-    # Invariant to a positive rescaling of any single view.
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(z.shape[1]))
+    # Invariant to a positive rescaling of any single view, and to the order of the views.
     z2 = z.clone()
-    z2[:, 1] *= 7.0
+    z2[1] *= 7.0
     torch.testing.assert_close(aggregate_views(z2), out)
-    with pytest.raises(ValueError, match=r"\(N, V, D\)"):
-        aggregate_views(z[:, 0])
+    torch.testing.assert_close(aggregate_views(z.flip(0)), out)
+    with pytest.raises(ValueError, match=r"\(V, N, D\)"):
+        aggregate_views(z[0])
 
 
 def test_zeroshot_equals_argmax_cosine() -> None:
@@ -113,7 +114,7 @@ def test_flat_input_and_errors() -> None:
     flat = assign_pseudo_labels(aggregate_views(z) * 2.0, prototypes, n_init=2)
     assert torch.equal(flat.labels, y)
     with pytest.raises(ValueError, match="k=5 clusters but only 3 embeddings"):
-        kmeans_clusters(aggregate_views(z[:3]), C)
+        kmeans_clusters(aggregate_views(z[:, :3]), C)
     with pytest.raises(ValueError, match="init='spectral'"):
         assign_pseudo_labels(z, prototypes, init="spectral")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="prototypes"):
@@ -121,7 +122,7 @@ def test_flat_input_and_errors() -> None:
 
 
 def test_degenerate_identical_embeddings_still_labelled() -> None:
-    z = torch.ones(12, V, D)
+    z = torch.ones(V, 12, D)
     prototypes = F.normalize(torch.randn(C, D, generator=torch.Generator().manual_seed(0)), dim=-1)
     with pytest.warns(RuntimeWarning, match="distinct cluster"):
         pseudo = assign_pseudo_labels(z, prototypes, n_init=2)
@@ -140,7 +141,7 @@ def drifted(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     _, prototypes, y = synthetic(seed)
     shifted = prototypes[(y + 1) % C]
     gen = torch.Generator().manual_seed(seed + 1)
-    return shifted[:, None, :] + 0.1 * torch.randn(len(y), V, D, generator=gen), prototypes, y
+    return shifted[None] + 0.1 * torch.randn(V, len(y), D, generator=gen), prototypes, y
 
 
 def test_anchor_naming_keeps_names_when_the_tower_drifts() -> None:

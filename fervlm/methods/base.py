@@ -39,6 +39,7 @@ from fervlm.evaluate import prototype_predict
 from fervlm.losses import total_loss
 from fervlm.methods.config import TrainConfig
 from fervlm.methods.prompting import PromptTable
+from fervlm.pseudo import aggregate_views
 from fervlm.utils import atomic_write_text
 
 __all__ = ["FERMethod"]
@@ -106,8 +107,11 @@ class FERMethod(pl.LightningModule):
         return F.normalize(self.encode_views(images), dim=-1)
 
     def fuse(self, z: Tensor) -> Tensor:
-        """Fused multiview embedding: ``normalize(mean_v z'_v)`` (AffectVLM, MultiviewVLM)."""
-        return F.normalize(z.mean(0), dim=-1)
+        """``(V, B, D)`` → ``(B, D)`` fused embedding ``normalize(mean_v z'_v)`` (AffectVLM, MultiviewVLM).
+
+        The same function (`fervlm.pseudo.aggregate_views`) aggregates views for pseudo-labelling.
+        """
+        return aggregate_views(z)
 
     @torch.no_grad()
     def embed(self, images: Tensor) -> tuple[Tensor, Tensor]:
@@ -205,20 +209,20 @@ class FERMethod(pl.LightningModule):
     # ------------------------------------------------------------------ pseudo-labels
     @torch.no_grad()
     def embed_loader(self, loader: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Embed every sample of a loader: (views ``(N, V, D)``, fused ``(N, D)``, labels, table rows)."""
+        """Embed every sample of a loader: (views ``(V, N, D)``, fused ``(N, D)``, labels, table rows)."""
         was_training = self.training
         self.eval()
         views, fused, labels, rows = [], [], [], []
         try:
             for batch in loader:
                 f, z = self.embed(batch["images"].to(self.device))
-                views.append(z.transpose(0, 1).cpu())
+                views.append(z.cpu())
                 fused.append(f.cpu())
                 labels.append(batch["label"])
                 rows.append(batch["index"])
         finally:
             self.train(was_training)
-        return torch.cat(views), torch.cat(fused), torch.cat(labels), torch.cat(rows)
+        return torch.cat(views, dim=1), torch.cat(fused), torch.cat(labels), torch.cat(rows)
 
     def recluster(self, loader: Any, val_loader: Any = None) -> dict[str, Any]:
         """One pseudo-labelling round on the (non-augmented) training samples of ``loader``.

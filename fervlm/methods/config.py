@@ -88,7 +88,7 @@ QUICK_PROFILE: dict[str, Any] = {
 #: trained on its own pseudo-labels pulls the wrong ones into the wrong class (synthetic BU-3DFE Subset I,
 #: folds 0-2, clustering accuracy of the last round 0.63-0.67 at lr 1e-3, 0.69-0.81 at lr 1e-4). Accuracy
 #: on folds 0-2: re-clustering every 2 epochs with prototype naming 0.514, with anchored naming
-#: (``pseudo_naming="anchor"``) 0.667 on fold 0 and 0.778 at lr 1e-4, round 0 kept 0.806.
+#: (``pseudo_naming="anchor"``) 0.667 (0.778 at lr 1e-4), round 0 kept 0.806.
 PROFILE_METHOD_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {"smilevlm": {"epochs": 10}, "multiviewvlm": {"recluster_every": 100}},
     "paper": {},

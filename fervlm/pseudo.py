@@ -11,10 +11,11 @@ MultiviewVLM pairs every sample with a prompt of its *pseudo*-label. The labels 
    several seeded restarts), then each cluster is *named* by a Hungarian assignment between
    normalised cluster centroids and class prototypes `p_c` that maximises total cosine similarity.
    Only the text prototypes are used, never the labels.
-   **Anchored naming** (`pseudo_naming="anchor"`, the default, our choice where the paper is silent): rounds
-   after the first name their clusters by a Hungarian assignment maximising the overlap with the
-   round-0 pseudo-labels of the frozen prior (`name_clusters_by_anchor`), so names stay tied to the
-   prior instead of to centroids of an image tower that moves away from the frozen text prototypes.
+   **Anchored naming** (`pseudo_naming="anchor"`, the default, our choice where the paper is silent): the
+   clusters of every k-means round are named by a Hungarian assignment maximising the overlap with the
+   zero-shot labels of the frozen prior, computed once in round 0 (`name_clusters_by_anchor`), so names
+   stay tied to the prior instead of to centroids of an image tower that moves away from the frozen text
+   tower; with `"prototypes"` they are named by centroid↔prototype cosine as above.
 
 4. **Samples outside the clustered set** (a validation split): `label_like_round` gives them the
    class of their nearest *named* centroid of the round (k-means) or of their nearest prototype
@@ -167,7 +168,7 @@ def name_clusters_by_anchor(cluster_ids: torch.Tensor, anchor: torch.Tensor, n_c
     """Name clusters by the pseudo-labels they overlap most: Hungarian on the contingency table.
 
     docs/methods.md §3 ("Naming later rounds"). ``contingency[k, c]`` counts the samples of cluster
-    ``k`` whose *anchor* pseudo-label is ``c`` (the round-0 labels of the frozen prior, never the true
+    ``k`` whose *anchor* label is ``c`` (the zero-shot labels of the frozen prior, never the true
     labels); the one-to-one assignment maximising ``Σ_k contingency[k, m(k)]`` names the clusters.
     Clusters left unmatched (more clusters than classes) take their majority anchor class.
 
@@ -234,8 +235,8 @@ def assign_pseudo_labels(
         init: `"kmeans"` (k-means + Hungarian naming) or `"zeroshot"` (nearest prototype).
         seed: k-means seed.
         n_init: k-means restarts.
-        anchor: (N,) pseudo-labels of an earlier round (the round-0 labels of the frozen prior):
-            k-means clusters are then named by `name_clusters_by_anchor` instead of by the prototypes.
+        anchor: (N,) anchor labels (the zero-shot labels of the frozen prior): k-means clusters are then
+            named by `name_clusters_by_anchor` instead of by the prototypes.
 
     Returns:
         A `PseudoLabels`.

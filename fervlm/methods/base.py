@@ -11,8 +11,8 @@ they fuse views or project embeddings differently, :meth:`FERMethod.embed_views`
   current pseudo-label (``"pseudo"``). Pseudo-labels (MultiviewVLM §II-F) are re-assigned at the
   start of every ``recluster_every``-th epoch from the view-aggregated embeddings of all training
   samples *without augmentation*: round 0 by ``pseudo_init`` (zero-shot or k-means) on the frozen prior,
-  later rounds by k-means named by a Hungarian match to the round-0 pseudo-labels
-  (``pseudo_naming="anchor"``) or of centroids to prototypes (``"prototypes"``). Validation rows take
+  later rounds by k-means; k-means clusters are named by a Hungarian match to the frozen prior's zero-shot
+  labels (``pseudo_naming="anchor"``) or of centroids to prototypes (``"prototypes"``). Validation rows take
   the class of their nearest named centroid; under DDP rank 0 clusters and broadcasts. The accuracy
   of each round against the true labels is recorded **for reporting only** and never used in training.
 * **Per-epoch history** (loss parts, accuracy, learning rate, pseudo-label accuracy) kept in the
@@ -78,7 +78,7 @@ class FERMethod(pl.LightningModule):
         self.register_buffer("prototypes", F.normalize(prototypes.float(), dim=-1), persistent=False)
         # -1 = not assigned yet. Persistent: a resumed run continues with the pseudo-labels it had.
         self.register_buffer("pseudo_labels", torch.full((n_samples,), -1, dtype=torch.long))
-        # Round-0 pseudo-labels (the frozen prior's), which later rounds are named against
+        # Zero-shot labels of the frozen prior (computed in round 0), which k-means clusters are named against
         # (``pseudo_naming="anchor"``, docs/methods.md §3). Persistent for resumed runs.
         self.register_buffer("pseudo_anchor", torch.full((n_samples,), -1, dtype=torch.long))
         self.history: list[dict[str, Any]] = []
@@ -239,23 +239,38 @@ class FERMethod(pl.LightningModule):
         from fervlm.distributed import broadcast_object, rank
 
         payload = self._pseudo_round(loader, val_loader) if rank() == 0 else None
-        rows, assigned, report = broadcast_object(payload)
+        rows, assigned, report, anchor = broadcast_object(payload)
         self.pseudo_labels[rows.to(self.pseudo_labels.device)] = assigned.to(self.pseudo_labels.device)
-        if not self.pseudo_rounds:  # round 0: the frozen prior's labels anchor the naming of later rounds
-            self.pseudo_anchor[rows.to(self.pseudo_anchor.device)] = assigned.to(self.pseudo_anchor.device)
+        if anchor is not None:  # round 0: the frozen prior's zero-shot labels, which name every round
+            anchor_rows, anchor_labels = anchor
+            device = self.pseudo_anchor.device
+            self.pseudo_anchor[anchor_rows.to(device)] = anchor_labels.to(device)
         self.pseudo_rounds.append(report)
         return report
 
-    def _pseudo_round(self, loader: Any, val_loader: Any = None) -> tuple[Tensor, Tensor, dict[str, Any]]:
-        """Embed, cluster and name (rank 0): (table rows, their pseudo-labels, the round's report)."""
-        from fervlm.pseudo import assign_pseudo_labels, label_like_round, pseudo_label_report
+    def _pseudo_round(
+        self, loader: Any, val_loader: Any = None
+    ) -> tuple[Tensor, Tensor, dict[str, Any], tuple[Tensor, Tensor] | None]:
+        """Embed, cluster and name (rank 0): (table rows, their pseudo-labels, the round's report, and in
+        round 0 of ``pseudo_naming="anchor"`` the (rows, zero-shot labels) that anchor the naming)."""
+        from fervlm.pseudo import (
+            aggregate_views,
+            assign_pseudo_labels,
+            label_like_round,
+            pseudo_label_report,
+            zero_shot_labels,
+        )
 
         views, _, labels, rows = self.embed_loader(loader)
         first = not self.pseudo_rounds
         init = self.config.pseudo_init if first else "kmeans"
-        anchor = None
-        if not first and self.config.pseudo_naming == "anchor":
-            anchor = self.pseudo_anchor.cpu()[rows.cpu()]
+        anchor, new_anchor = None, None
+        if self.config.pseudo_naming == "anchor":
+            if first:  # the frozen prior's zero-shot labels, before any training step
+                anchor = zero_shot_labels(aggregate_views(views), self.prototypes.cpu())
+                new_anchor = (rows.cpu(), anchor.cpu())
+            else:
+                anchor = self.pseudo_anchor.cpu()[rows.cpu()]
         pseudo = assign_pseudo_labels(
             views,
             self.prototypes.cpu(),
@@ -272,7 +287,7 @@ class FERMethod(pl.LightningModule):
             val_assigned = label_like_round(val_views, pseudo, self.prototypes.cpu()).cpu()
             report["val_accuracy"] = float((val_assigned == val_labels).float().mean())
             rows, assigned = torch.cat([rows, val_rows]), torch.cat([assigned, val_assigned])
-        return rows.cpu(), assigned, report
+        return rows.cpu(), assigned, report, new_anchor
 
     def on_train_epoch_start(self) -> None:
         # The learning rate this epoch trains with (epoch-interval schedulers step before epoch end).

@@ -82,9 +82,9 @@ QUICK_PROFILE: dict[str, Any] = {
 #: Per-method adjustments of a profile, applied after it (and before YAML / --set values).
 #: SMILE-VLM encodes two augmentations of every view per step, so the quick profile halves its epochs
 #: to keep 10 folds within the same ~5 minute budget as the other methods.
-#: MultiviewVLM keeps its round-0 pseudo-labels in the quick profile (``recluster_every=100`` > 20 epochs; only
-#: label-free runs cluster): on the FACS prior the frozen tower's k-means clusters, named by the prototypes,
-#: are right for 0.86 of the training samples, and every later round clusters *worse*, because the tower
+#: MultiviewVLM keeps its round-0 pseudo-labels in the quick profile (``recluster_every=100`` > 20 epochs;
+#: only label-free runs cluster): on the FACS prior the frozen tower's k-means clusters are right for
+#: 0.86 of the training samples (folds 0-2), and every later round clusters *worse*, because the tower
 #: trained on its own pseudo-labels pulls the wrong ones into the wrong class (synthetic BU-3DFE Subset I,
 #: folds 0-2, clustering accuracy of the last round 0.63-0.67 at lr 1e-3, 0.69-0.81 at lr 1e-4). Accuracy
 #: on folds 0-2: re-clustering every 2 epochs with prototype naming 0.514, with anchored naming
@@ -144,11 +144,12 @@ class TrainConfig:
         disabled_losses: loss-term names switched off (ablations), see ``LOSS_TERMS``.
         pseudo_init: round-0 pseudo-labels, ``"zeroshot"`` or ``"kmeans"``; recluster_every (epochs);
             kmeans_n_init (restarts).
-        pseudo_naming: how re-clustering rounds (after round 0) name their k-means clusters, both label-free
+        pseudo_naming: how the k-means clusters of the pseudo-labelling rounds are named, both label-free
             (docs/methods.md §3): ``"anchor"`` (default) by a Hungarian assignment maximising the overlap with
-            the round-0 pseudo-labels of the frozen prior; ``"prototypes"`` by a Hungarian match of cluster
-            centroids to the text prototypes (MultiviewVLM §II-F read literally; its names drift as the image
-            tower moves away from the frozen text tower: 0.78 → 0.48 naming accuracy on synthetic data).
+            the zero-shot labels of the frozen prior (computed in round 0, before any training step);
+            ``"prototypes"`` by a Hungarian match of cluster centroids to the text prototypes (MultiviewVLM
+            §II-F read literally; its names drift as the image tower moves away from the frozen text tower:
+            0.86 → 0.46-0.50 naming accuracy on synthetic data).
         probe_c: inverse regularisation of the linear probe (scikit-learn ``C``).
         pixels_size, pixels_pca, pixels_c: the ``pixels`` baseline (`fervlm.methods.pixels`): side length
             of the grey-scale views, number of PCA components, inverse regularisation of its classifier.

@@ -129,8 +129,8 @@ def test_recluster_assigns_pseudo_labels_and_reports_accuracy(toy):
 
 
 @pytest.mark.parametrize("naming", ["anchor", "prototypes"])
-def test_later_rounds_are_named_against_the_round_zero_labels(toy, naming):
-    from fervlm.pseudo import assign_pseudo_labels
+def test_rounds_are_named_against_the_frozen_priors_zero_shot_labels(toy, naming):
+    from fervlm.pseudo import aggregate_views, assign_pseudo_labels, zero_shot_labels
 
     table, root = toy
     pl.seed_everything(0, verbose=False)
@@ -139,26 +139,30 @@ def test_later_rounds_are_named_against_the_round_zero_labels(toy, naming):
     rows = np.arange(len(table))
     dm = FERDataModule(table, root, rows[:18], rows[18:], method.classes, image_size=64, num_workers=0)
     dm.setup()
+    views0 = method.embed_loader(dm.plain_dataloader("train"))[0]
     method.recluster(dm.plain_dataloader("train"))
-    round0 = method.pseudo_labels[:18].clone()
-    assert torch.equal(method.pseudo_anchor[:18], round0) and (method.pseudo_anchor[18:] == -1).all()
+    zero_shot = zero_shot_labels(aggregate_views(views0), method.prototypes)  # the frozen prior's labels
+    assert torch.equal(method.pseudo_labels[:18], zero_shot)  # pseudo_init="zeroshot"
+    if naming == "anchor":
+        assert torch.equal(method.pseudo_anchor[:18], zero_shot) and (method.pseudo_anchor[18:] == -1).all()
+    else:
+        assert (method.pseudo_anchor == -1).all()
     with torch.no_grad():  # the image tower moves between rounds; the anchor must not
         for p in method.backbone.visual.parameters():
             p.add_(0.05 * torch.randn_like(p))
     method.recluster(dm.plain_dataloader("train"))
-    assert torch.equal(method.pseudo_anchor[:18], round0)
     views = method.embed_loader(dm.plain_dataloader("train"))[0]
-    anchor = round0 if naming == "anchor" else None
+    anchor = zero_shot if naming == "anchor" else None
     expected = assign_pseudo_labels(views, method.prototypes, init="kmeans", seed=1, n_init=4, anchor=anchor)
     assert torch.equal(method.pseudo_labels[:18], expected.labels)
 
 
 def test_validation_rows_get_the_nearest_named_centroid_of_the_round(toy):
-    from fervlm.pseudo import aggregate_views, assign_pseudo_labels
+    from fervlm.pseudo import aggregate_views, assign_pseudo_labels, zero_shot_labels
 
     table, root = toy
     pl.seed_everything(0, verbose=False)
-    method = build_method(_config("multiviewvlm", prompt_source="pseudo"), table)
+    method = build_method(_config("multiviewvlm", prompt_source="pseudo"), table)  # anchored naming
     rows = np.arange(len(table))
     dm = FERDataModule(table, root, rows[:12], rows[18:], method.classes, image_size=64, num_workers=0,
                        val_rows=rows[12:18])
@@ -169,7 +173,10 @@ def test_validation_rows_get_the_nearest_named_centroid_of_the_round(toy):
     # Reference: the same k-means round on the training rows, validation rows to the nearest centroid.
     train_views = method.embed_loader(dm.plain_dataloader("train"))[0]
     val_views = method.embed_loader(dm.plain_dataloader("val"))[0]
-    pseudo = assign_pseudo_labels(train_views, method.prototypes, init="kmeans", seed=0, n_init=4)
+    anchor = zero_shot_labels(aggregate_views(train_views), method.prototypes)
+    pseudo = assign_pseudo_labels(
+        train_views, method.prototypes, init="kmeans", seed=0, n_init=4, anchor=anchor
+    )
     assert torch.equal(method.pseudo_labels[:12], pseudo.labels)
     dist = torch.cdist(aggregate_views(val_views).double(), pseudo.centroids.double())
     expected = torch.as_tensor(pseudo.mapping)[dist.argmin(1)]

@@ -88,7 +88,8 @@ QUICK_PROFILE: dict[str, Any] = {
 #: trained on its own pseudo-labels pulls the wrong ones into the wrong class (synthetic BU-3DFE Subset I,
 #: folds 0-2, clustering accuracy of the last round 0.63-0.67 at lr 1e-3, 0.69-0.81 at lr 1e-4). Accuracy
 #: on folds 0-2: re-clustering every 2 epochs with prototype naming 0.514, with anchored naming
-#: (``pseudo_naming="anchor"``) 0.667 (0.778 at lr 1e-4), round 0 kept 0.806.
+#: (``pseudo_naming="anchor"``) 0.667 (0.778 at lr 1e-4), round 0 kept 0.806; all 10 folds with round 0
+#: kept and named against the prior's zero-shot labels: 0.775 ± 0.090 (0.492 before).
 #: AffectVLM fine-tunes the prior at lr 1e-4 (the papers' rate) in the quick profile: at 1e-3 the tower fits
 #: the 216 training samples within 10 epochs and loses what the prior knew. Folds 0-2: AffectVLM 0.889 at
 #: 1e-4; at 1e-3 the cross-entropy ceiling of the same tower (`fervlm.methods.ceiling`) reaches 0.847, under

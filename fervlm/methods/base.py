@@ -327,14 +327,19 @@ class FERMethod(pl.LightningModule):
         if self.run_dir is not None and self.trainer.is_global_zero:
             write_history(Path(self.run_dir) / "history.csv", self.history)
 
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # Checkpoints written before anchored naming have no anchor: load them (strictly) with none set.
+        key, labels = prefix + "pseudo_anchor", prefix + "pseudo_labels"
+        if key not in state_dict and labels in state_dict:
+            state_dict[key] = torch.full_like(state_dict[labels], -1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["fervlm"] = {"history": list(self.history), "pseudo_rounds": list(self.pseudo_rounds)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        weights = checkpoint.get("state_dict")
-        if isinstance(weights, dict) and "pseudo_labels" in weights and "pseudo_anchor" not in weights:
-            # Checkpoints written before anchored naming: no anchor (its rounds were prototype-named).
-            weights["pseudo_anchor"] = torch.full_like(weights["pseudo_labels"], -1)
         state = checkpoint.get("fervlm", {})
         self.history = list(state.get("history", []))
         self.pseudo_rounds = list(state.get("pseudo_rounds", []))

@@ -157,6 +157,16 @@ def test_rounds_are_named_against_the_frozen_priors_zero_shot_labels(toy, naming
     assert torch.equal(method.pseudo_labels[:18], expected.labels)
 
 
+def test_checkpoints_without_the_anchor_still_load_strictly(toy):
+    table, _ = toy
+    method = build_method(_config("multiviewvlm", prompt_source="pseudo"), table)
+    old = {k: v for k, v in method.state_dict().items() if k != "pseudo_anchor"}
+    old["pseudo_labels"] = torch.arange(len(table)) % 6
+    method.pseudo_anchor.fill_(2)
+    method.load_state_dict(old, strict=True)
+    assert (method.pseudo_anchor == -1).all() and torch.equal(method.pseudo_labels, old["pseudo_labels"])
+
+
 def test_validation_rows_get_the_nearest_named_centroid_of_the_round(toy):
     from fervlm.pseudo import aggregate_views, assign_pseudo_labels, zero_shot_labels
 

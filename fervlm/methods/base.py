@@ -271,6 +271,8 @@ class FERMethod(pl.LightningModule):
                 new_anchor = (rows.cpu(), anchor.cpu())
             else:
                 anchor = self.pseudo_anchor.cpu()[rows.cpu()]
+                if (anchor < 0).any():  # resumed from a checkpoint written before the anchor existed
+                    anchor = None
         pseudo = assign_pseudo_labels(
             views,
             self.prototypes.cpu(),

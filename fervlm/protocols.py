@@ -35,6 +35,7 @@ _METHOD_PROTOCOLS = {
     "zeroshot": "zero-shot (no training)",
     "linearprobe": "linear probe (training labels used)",
     "pixels": "pixel baseline (training labels used)",
+    "ceiling": "cross-entropy ceiling (training labels used)",
 }
 
 

@@ -2,13 +2,20 @@
 
 MultiviewVLM pairs every sample with a prompt of its *pseudo*-label. The labels come from:
 
-1. **Multiview aggregation**: `z̄ = normalize(mean_v normalize(z_v))` — one embedding per sample.
-2. **Round 0** (`init="zeroshot"`, our choice): `argmax_c sim(z̄, p_c)` against the text prototypes.
+1. **Multiview aggregation**: `z̄ = normalize(mean_v normalize(z_v))` — one embedding per sample
+   (`aggregate_views`, on (V, N, D) view-major embeddings, the methods' fusion too).
+2. **Round 0** (`init="zeroshot"`, our choice): `argmax_c sim(z̄, p_c)` against the text prototypes
+   (`fervlm.evaluate.prototype_predict`, the one nearest-prototype rule).
    With random weights this is arbitrary, so `init="kmeans"` is offered as well.
 3. **Re-clustering** (`init="kmeans"`): k-means on `z̄` with k = number of classes (k-means++,
    several seeded restarts), then each cluster is *named* by a Hungarian assignment between
    normalised cluster centroids and class prototypes `p_c` that maximises total cosine similarity.
    Only the text prototypes are used, never the labels.
+   **Anchored naming** (`pseudo_naming="anchor"`, the default, our choice where the paper is silent): the
+   clusters of every k-means round are named by a Hungarian assignment maximising the overlap with the
+   zero-shot labels of the frozen prior, computed once in round 0 (`name_clusters_by_anchor`), so names
+   stay tied to the prior instead of to centroids of an image tower that moves away from the frozen text
+   tower; with `"prototypes"` they are named by centroid↔prototype cosine as above.
 
 4. **Samples outside the clustered set** (a validation split): `label_like_round` gives them the
    class of their nearest *named* centroid of the round (k-means) or of their nearest prototype
@@ -35,21 +42,25 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from fervlm.evaluate import clustering_metrics
+from fervlm.evaluate import clustering_metrics, prototype_predict
 
 
 def aggregate_views(z: torch.Tensor) -> torch.Tensor:
     """Multiview aggregation `z̄_b = normalize(mean_v normalize(z_{v,b}))` (MultiviewVLM §II-F, eq. 4's z̄).
 
+    The one mean-of-views fusion of the package: `fervlm.methods.base.FERMethod.fuse` (AffectVLM,
+    MultiviewVLM, the baselines) and the pseudo-labelling rounds both call it, on the view-major
+    layout every method and loss uses.
+
     Args:
-        z: (N, V, D) per-view embeddings (normalised or not).
+        z: (V, N, D) per-view embeddings (normalised or not), views first as in the losses.
 
     Returns:
         (N, D) unit-norm aggregated embeddings.
     """
     if z.ndim != 3:
-        raise ValueError(f"z: expected (N, V, D) per-view embeddings, got shape {tuple(z.shape)}")
-    return F.normalize(F.normalize(z, dim=-1).mean(dim=1), dim=-1)
+        raise ValueError(f"z: expected (V, N, D) per-view embeddings, got shape {tuple(z.shape)}")
+    return F.normalize(F.normalize(z, dim=-1).mean(dim=0), dim=-1)
 
 
 def _check_prototypes(z_bar: torch.Tensor, prototypes: torch.Tensor) -> None:
@@ -73,8 +84,7 @@ def zero_shot_labels(z_bar: torch.Tensor, prototypes: torch.Tensor) -> torch.Ten
         (N,) int64 class ids.
     """
     _check_prototypes(z_bar, prototypes)
-    sims = F.normalize(z_bar, dim=-1) @ F.normalize(prototypes.to(z_bar.dtype), dim=-1).T
-    return sims.argmax(dim=-1).long()
+    return prototype_predict(z_bar, prototypes)[0]
 
 
 def kmeans_clusters(
@@ -154,6 +164,39 @@ def name_clusters(centroids: torch.Tensor, prototypes: torch.Tensor) -> np.ndarr
     return mapping
 
 
+def name_clusters_by_anchor(cluster_ids: torch.Tensor, anchor: torch.Tensor, n_classes: int) -> np.ndarray:
+    """Name clusters by the pseudo-labels they overlap most: Hungarian on the contingency table.
+
+    docs/methods.md §3 ("Naming later rounds"). ``contingency[k, c]`` counts the samples of cluster
+    ``k`` whose *anchor* label is ``c`` (the zero-shot labels of the frozen prior, never the true
+    labels); the one-to-one assignment maximising ``Σ_k contingency[k, m(k)]`` names the clusters.
+    Clusters left unmatched (more clusters than classes) take their majority anchor class.
+
+    Args:
+        cluster_ids: (N,) cluster of each sample, in ``[0, K)``.
+        anchor: (N,) anchor class of each sample, in ``[0, n_classes)``.
+        n_classes: number of classes C.
+
+    Returns:
+        (K,) int64 array: `mapping[k]` is the class id of cluster `k`.
+    """
+    ids = cluster_ids.detach().cpu().numpy().reshape(-1).astype(np.int64)
+    ref = anchor.detach().cpu().numpy().reshape(-1).astype(np.int64)
+    if ids.shape != ref.shape:
+        raise ValueError(f"cluster_ids has {ids.size} entries but anchor has {ref.size}")
+    if ids.size == 0:
+        raise ValueError("cluster_ids: no samples to name clusters from")
+    if ids.min() < 0 or ref.min() < 0 or ref.max() >= n_classes:
+        raise ValueError(f"anchor labels must be in [0, {n_classes}) and cluster ids >= 0 (anchor not set?)")
+    k = int(ids.max()) + 1
+    contingency = np.zeros((k, n_classes), dtype=np.int64)
+    np.add.at(contingency, (ids, ref), 1)
+    mapping = contingency.argmax(axis=1).astype(np.int64)
+    rows, cols = linear_sum_assignment(contingency, maximize=True)
+    mapping[rows] = cols
+    return mapping
+
+
 @dataclass
 class PseudoLabels:
     """Pseudo-labels of one clustering round.
@@ -181,16 +224,19 @@ def assign_pseudo_labels(
     init: Literal["kmeans", "zeroshot"] = "kmeans",
     seed: int = 0,
     n_init: int = 10,
+    anchor: torch.Tensor | None = None,
 ) -> PseudoLabels:
     """One pseudo-labelling round (MultiviewVLM §II-F, docs/methods.md §3).
 
     Args:
-        z: (N, V, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) already fused.
+        z: (V, N, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) already fused.
             Under DDP: the gathered embeddings of the whole training set.
         prototypes: (C, D) class prototypes; k = C clusters.
         init: `"kmeans"` (k-means + Hungarian naming) or `"zeroshot"` (nearest prototype).
         seed: k-means seed.
         n_init: k-means restarts.
+        anchor: (N,) anchor labels (the zero-shot labels of the frozen prior): k-means clusters are then
+            named by `name_clusters_by_anchor` instead of by the prototypes.
 
     Returns:
         A `PseudoLabels`.
@@ -200,7 +246,7 @@ def assign_pseudo_labels(
     elif z.ndim == 2:
         z_bar = F.normalize(z, dim=-1)
     else:
-        raise ValueError(f"z: expected (N, V, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
+        raise ValueError(f"z: expected (V, N, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
     _check_prototypes(z_bar, prototypes)
     k = prototypes.shape[0]
     centroids = None
@@ -210,7 +256,10 @@ def assign_pseudo_labels(
         mapping = np.arange(k, dtype=np.int64)
     elif init == "kmeans":
         cluster_ids, centroids = kmeans_clusters(z_bar, k, seed=seed, n_init=n_init)
-        mapping = name_clusters(centroids, prototypes)
+        if anchor is None:
+            mapping = name_clusters(centroids, prototypes)
+        else:
+            mapping = name_clusters_by_anchor(cluster_ids, anchor, k)
         labels = torch.as_tensor(mapping, device=cluster_ids.device)[cluster_ids]
     else:
         raise ValueError(f"init={init!r}: expected 'kmeans' or 'zeroshot'")
@@ -234,7 +283,7 @@ def label_like_round(z: torch.Tensor, pseudo: PseudoLabels, prototypes: torch.Te
     nearest prototype for a zero-shot round. No label is read.
 
     Args:
-        z: (N, V, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) fused ones.
+        z: (V, N, D) per-view embeddings (aggregated with `aggregate_views`) or (N, D) fused ones.
         pseudo: the round (`assign_pseudo_labels`) whose centroids and naming are reused.
         prototypes: (C, D) class prototypes (zero-shot rounds).
 
@@ -242,7 +291,7 @@ def label_like_round(z: torch.Tensor, pseudo: PseudoLabels, prototypes: torch.Te
         (N,) int64 class ids.
     """
     if z.ndim not in (2, 3):
-        raise ValueError(f"z: expected (N, V, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
+        raise ValueError(f"z: expected (V, N, D) or (N, D) embeddings, got shape {tuple(z.shape)}")
     z_bar = aggregate_views(z) if z.ndim == 3 else F.normalize(z, dim=-1)
     if pseudo.centroids is None:
         return zero_shot_labels(z_bar, prototypes)

@@ -13,6 +13,7 @@ from fervlm.pseudo import (
     assign_pseudo_labels,
     kmeans_clusters,
     name_clusters,
+    name_clusters_by_anchor,
     pseudo_label_report,
     zero_shot_labels,
 )
@@ -21,7 +22,7 @@ C, D, V, PER_CLASS = 5, 24, 3, 20
 
 
 def synthetic(seed: int = 0, noise: float = 0.15) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-view embeddings in well-separated Gaussian clusters around known (random unit) prototypes."""
+    """(V, N, D) per-view embeddings in well-separated Gaussian clusters around known (random) prototypes."""
     gen = torch.Generator().manual_seed(seed)
     prototypes = F.normalize(torch.randn(C, D, generator=gen), dim=-1)
     y = torch.arange(C).repeat_interleave(PER_CLASS)
@@ -29,21 +30,22 @@ def synthetic(seed: int = 0, noise: float = 0.15) -> tuple[torch.Tensor, torch.T
     z = prototypes[y][:, None, :] + noise * torch.randn(len(y), V, D, generator=gen)
     # Views at different scales: aggregation must normalise each view first.
     z = z * torch.tensor([0.5, 1.0, 3.0])[None, :, None]
-    return z, prototypes, y
+    return z.transpose(0, 1), prototypes, y
 
 
 def test_aggregate_views_reference() -> None:
     z, _, _ = synthetic()
-    ref = F.normalize(torch.stack([F.normalize(z[:, v], dim=-1) for v in range(V)]).mean(0), dim=-1)
+    ref = F.normalize(sum(F.normalize(z[v], dim=-1) for v in range(V)) / V, dim=-1)
     out = aggregate_views(z)
     torch.testing.assert_close(out, ref)
-    torch.testing.assert_close(out.norm(dim=-1), torch.ones(len(z)))
-    # Invariant to a positive rescaling of any single view.
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(z.shape[1]))
+    # Invariant to a positive rescaling of any single view, and to the order of the views.
     z2 = z.clone()
-    z2[:, 1] *= 7.0
+    z2[1] *= 7.0
     torch.testing.assert_close(aggregate_views(z2), out)
-    with pytest.raises(ValueError, match=r"\(N, V, D\)"):
-        aggregate_views(z[:, 0])
+    torch.testing.assert_close(aggregate_views(z.flip(0)), out)
+    with pytest.raises(ValueError, match=r"\(V, N, D\)"):
+        aggregate_views(z[0])
 
 
 def test_zeroshot_equals_argmax_cosine() -> None:
@@ -112,7 +114,7 @@ def test_flat_input_and_errors() -> None:
     flat = assign_pseudo_labels(aggregate_views(z) * 2.0, prototypes, n_init=2)
     assert torch.equal(flat.labels, y)
     with pytest.raises(ValueError, match="k=5 clusters but only 3 embeddings"):
-        kmeans_clusters(aggregate_views(z[:3]), C)
+        kmeans_clusters(aggregate_views(z[:, :3]), C)
     with pytest.raises(ValueError, match="init='spectral'"):
         assign_pseudo_labels(z, prototypes, init="spectral")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="prototypes"):
@@ -120,10 +122,61 @@ def test_flat_input_and_errors() -> None:
 
 
 def test_degenerate_identical_embeddings_still_labelled() -> None:
-    z = torch.ones(12, V, D)
+    z = torch.ones(V, 12, D)
     prototypes = F.normalize(torch.randn(C, D, generator=torch.Generator().manual_seed(0)), dim=-1)
     with pytest.warns(RuntimeWarning, match="distinct cluster"):
         pseudo = assign_pseudo_labels(z, prototypes, n_init=2)
     assert pseudo.labels.shape == (12,) and pseudo.labels.dtype == torch.int64
     assert len(torch.unique(pseudo.labels)) == 1
     assert sum(pseudo.cluster_sizes) == 12
+
+
+def drifted(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A drift case: clean clusters of the true classes whose centres sit next to the *wrong* prototypes.
+
+    Class ``c`` lies around ``p_{c+1}`` (a cyclic shift), as when an image tower has moved away from the
+    frozen text tower after a few rounds of self-training: the clusters are still right, the
+    centroid↔prototype naming is not.
+    """
+    _, prototypes, y = synthetic(seed)
+    shifted = prototypes[(y + 1) % C]
+    gen = torch.Generator().manual_seed(seed + 1)
+    return shifted[None] + 0.1 * torch.randn(V, len(y), D, generator=gen), prototypes, y
+
+
+def test_anchor_naming_keeps_names_when_the_tower_drifts() -> None:
+    z, prototypes, y = drifted()
+    # Anchor: earlier-round pseudo-labels, right for 80% of the samples (and wrong at random elsewhere).
+    gen = torch.Generator().manual_seed(3)
+    noise = torch.randint(0, C, (len(y),), generator=gen)
+    anchor = torch.where(torch.rand(len(y), generator=gen) < 0.8, y, noise)
+    by_prototypes = assign_pseudo_labels(z, prototypes, init="kmeans", seed=0, n_init=4)
+    by_anchor = assign_pseudo_labels(z, prototypes, init="kmeans", seed=0, n_init=4, anchor=anchor)
+    assert torch.equal(by_prototypes.cluster_ids, by_anchor.cluster_ids)  # same clusters, other names
+    assert (by_prototypes.labels == y).float().mean() == 0.0  # prototype naming follows the drift
+    assert torch.equal(by_anchor.labels, y)  # anchored naming recovers every class
+
+
+def test_anchor_naming_reference_and_invariance() -> None:
+    # contingency rows: cluster 0 mostly class 2, cluster 1 mostly class 0, cluster 2 mostly class 2 too.
+    ids = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    anchor = torch.tensor([2, 2, 1, 0, 0, 2, 2, 2, 1])
+    # Brute force over the 3! one-to-one maps: the one with most agreeing samples.
+    import itertools
+
+    cont = np.zeros((3, 3), int)
+    np.add.at(cont, (ids.numpy(), anchor.numpy()), 1)
+    best = max(itertools.permutations(range(3)), key=lambda m: sum(cont[k, m[k]] for k in range(3)))
+    mapping = name_clusters_by_anchor(ids, anchor, 3)
+    assert tuple(mapping) == best and len(set(mapping.tolist())) == 3  # one-to-one, not majority votes
+    # Renumbering the clusters renumbers the mapping only.
+    perm = torch.tensor([2, 0, 1])
+    assert np.array_equal(name_clusters_by_anchor(perm[ids], anchor, 3)[perm.numpy()], mapping)
+    # More clusters than classes: the unmatched cluster takes its majority anchor class.
+    ids, anchor = torch.tensor([0, 0, 1, 1, 2, 2, 2]), torch.tensor([0, 0, 1, 1, 1, 1, 0])
+    mapping = name_clusters_by_anchor(ids, anchor, 2)
+    assert mapping.tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match="anchor"):
+        name_clusters_by_anchor(ids, torch.full_like(ids, -1), 2)
+    with pytest.raises(ValueError, match="entries"):
+        name_clusters_by_anchor(ids, anchor[:4], 2)

@@ -98,7 +98,7 @@ def test_shipped_profiles_load_and_validate(name: str) -> None:
     prof = load_profile(name)
     assert prof.name == name
     assert prof.k_folds == 10
-    assert set(prof.methods) == set(KNOWN_METHODS)
+    assert set(prof.methods) == set(KNOWN_METHODS) - {"ceiling"}  # the ceiling is a diagnostic, run by hand
     assert all(d in prof.dataset_roots for d in prof.datasets)
     assert set(prof.prompt_sources) == {"label", "pseudo"}
 

@@ -115,13 +115,13 @@ class ExplainConfig:
             weights=self.tower_weights(backbone),
             views=tuple(str(v) for v in self.views),
             batch_size=self.batch_size,
-            lr=self.lr,
             folds=self.k_folds,
             seed=self.seed,
             accelerator=self.accelerator,
             devices=self.devices,
             num_workers=self.num_workers,
             **({"epochs": self.epochs} if self.epochs else {}),  # 0: the profile's default
+            **({"lr": self.lr} if self.lr else {}),  # 0: the profile's rate for AffectVLM
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,8 +10,9 @@ they fuse views or project embeddings differently, :meth:`FERMethod.embed_views`
 * **Prompt source** (docs/methods.md §1): a sample's prompt class is its label (``"label"``) or its
   current pseudo-label (``"pseudo"``). Pseudo-labels (MultiviewVLM §II-F) are re-assigned at the
   start of every ``recluster_every``-th epoch from the view-aggregated embeddings of all training
-  samples *without augmentation*: round 0 by ``pseudo_init`` (zero-shot or k-means), later rounds by
-  k-means named by a Hungarian match of centroids to prototypes (text only). Validation rows take
+  samples *without augmentation*: round 0 by ``pseudo_init`` (zero-shot or k-means) on the frozen prior,
+  later rounds by k-means; k-means clusters are named by a Hungarian match to the frozen prior's zero-shot
+  labels (``pseudo_naming="anchor"``) or of centroids to prototypes (``"prototypes"``). Validation rows take
   the class of their nearest named centroid; under DDP rank 0 clusters and broadcasts. The accuracy
   of each round against the true labels is recorded **for reporting only** and never used in training.
 * **Per-epoch history** (loss parts, accuracy, learning rate, pseudo-label accuracy) kept in the
@@ -38,6 +39,7 @@ from fervlm.evaluate import prototype_predict
 from fervlm.losses import total_loss
 from fervlm.methods.config import TrainConfig
 from fervlm.methods.prompting import PromptTable
+from fervlm.pseudo import aggregate_views
 from fervlm.utils import atomic_write_text
 
 __all__ = ["FERMethod"]
@@ -76,6 +78,9 @@ class FERMethod(pl.LightningModule):
         self.register_buffer("prototypes", F.normalize(prototypes.float(), dim=-1), persistent=False)
         # -1 = not assigned yet. Persistent: a resumed run continues with the pseudo-labels it had.
         self.register_buffer("pseudo_labels", torch.full((n_samples,), -1, dtype=torch.long))
+        # Zero-shot labels of the frozen prior (computed in round 0), which k-means clusters are named against
+        # (``pseudo_naming="anchor"``, docs/methods.md §3). Persistent for resumed runs.
+        self.register_buffer("pseudo_anchor", torch.full((n_samples,), -1, dtype=torch.long))
         self.history: list[dict[str, Any]] = []
         self.pseudo_rounds: list[dict[str, Any]] = []
         self.run_dir: Path | None = None  # set by fervlm.train: where history.csv goes
@@ -102,8 +107,11 @@ class FERMethod(pl.LightningModule):
         return F.normalize(self.encode_views(images), dim=-1)
 
     def fuse(self, z: Tensor) -> Tensor:
-        """Fused multiview embedding: ``normalize(mean_v z'_v)`` (AffectVLM, MultiviewVLM)."""
-        return F.normalize(z.mean(0), dim=-1)
+        """``(V, B, D)`` → ``(B, D)`` fused embedding ``normalize(mean_v z'_v)`` (AffectVLM, MultiviewVLM).
+
+        The same function (`fervlm.pseudo.aggregate_views`) aggregates views for pseudo-labelling.
+        """
+        return aggregate_views(z)
 
     @torch.no_grad()
     def embed(self, images: Tensor) -> tuple[Tensor, Tensor]:
@@ -148,7 +156,7 @@ class FERMethod(pl.LightningModule):
         loss = total_loss(parts)
         self._check_finite({"total_loss": loss}, mode)
         with torch.no_grad():
-            pred, _ = prototype_predict(fused.detach(), self.prototypes)
+            pred, _ = self.scores(fused.detach())  # the method's own classifier (prototypes or a head)
             # Accuracy over the global batch, so every rank logs the same number.
             correct = gather_no_grad((pred == batch["label"]).float())
         n = int(correct.numel())
@@ -201,20 +209,20 @@ class FERMethod(pl.LightningModule):
     # ------------------------------------------------------------------ pseudo-labels
     @torch.no_grad()
     def embed_loader(self, loader: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Embed every sample of a loader: (views ``(N, V, D)``, fused ``(N, D)``, labels, table rows)."""
+        """Embed every sample of a loader: (views ``(V, N, D)``, fused ``(N, D)``, labels, table rows)."""
         was_training = self.training
         self.eval()
         views, fused, labels, rows = [], [], [], []
         try:
             for batch in loader:
                 f, z = self.embed(batch["images"].to(self.device))
-                views.append(z.transpose(0, 1).cpu())
+                views.append(z.cpu())
                 fused.append(f.cpu())
                 labels.append(batch["label"])
                 rows.append(batch["index"])
         finally:
             self.train(was_training)
-        return torch.cat(views), torch.cat(fused), torch.cat(labels), torch.cat(rows)
+        return torch.cat(views, dim=1), torch.cat(fused), torch.cat(labels), torch.cat(rows)
 
     def recluster(self, loader: Any, val_loader: Any = None) -> dict[str, Any]:
         """One pseudo-labelling round on the (non-augmented) training samples of ``loader``.
@@ -231,23 +239,47 @@ class FERMethod(pl.LightningModule):
         from fervlm.distributed import broadcast_object, rank
 
         payload = self._pseudo_round(loader, val_loader) if rank() == 0 else None
-        rows, assigned, report = broadcast_object(payload)
+        rows, assigned, report, anchor = broadcast_object(payload)
         self.pseudo_labels[rows.to(self.pseudo_labels.device)] = assigned.to(self.pseudo_labels.device)
+        if anchor is not None:  # round 0: the frozen prior's zero-shot labels, which name every round
+            anchor_rows, anchor_labels = anchor
+            device = self.pseudo_anchor.device
+            self.pseudo_anchor[anchor_rows.to(device)] = anchor_labels.to(device)
         self.pseudo_rounds.append(report)
         return report
 
-    def _pseudo_round(self, loader: Any, val_loader: Any = None) -> tuple[Tensor, Tensor, dict[str, Any]]:
-        """Embed, cluster and name (rank 0): (table rows, their pseudo-labels, the round's report)."""
-        from fervlm.pseudo import assign_pseudo_labels, label_like_round, pseudo_label_report
+    def _pseudo_round(
+        self, loader: Any, val_loader: Any = None
+    ) -> tuple[Tensor, Tensor, dict[str, Any], tuple[Tensor, Tensor] | None]:
+        """Embed, cluster and name (rank 0): (table rows, their pseudo-labels, the round's report, and in
+        round 0 of ``pseudo_naming="anchor"`` the (rows, zero-shot labels) that anchor the naming)."""
+        from fervlm.pseudo import (
+            aggregate_views,
+            assign_pseudo_labels,
+            label_like_round,
+            pseudo_label_report,
+            zero_shot_labels,
+        )
 
         views, _, labels, rows = self.embed_loader(loader)
-        init = self.config.pseudo_init if not self.pseudo_rounds else "kmeans"
+        first = not self.pseudo_rounds
+        init = self.config.pseudo_init if first else "kmeans"
+        anchor, new_anchor = None, None
+        if self.config.pseudo_naming == "anchor":
+            if first:  # the frozen prior's zero-shot labels, before any training step
+                anchor = zero_shot_labels(aggregate_views(views), self.prototypes.cpu())
+                new_anchor = (rows.cpu(), anchor.cpu())
+            else:
+                anchor = self.pseudo_anchor.cpu()[rows.cpu()]
+                if (anchor < 0).any():  # resumed from a checkpoint written before the anchor existed
+                    anchor = None
         pseudo = assign_pseudo_labels(
             views,
             self.prototypes.cpu(),
             init=init,
             seed=self.config.seed + len(self.pseudo_rounds),
             n_init=self.config.kmeans_n_init,
+            anchor=anchor,
         )
         report = pseudo_label_report(pseudo, labels)
         report = {"round": len(self.pseudo_rounds), "epoch": int(self.current_epoch), **report}
@@ -257,7 +289,7 @@ class FERMethod(pl.LightningModule):
             val_assigned = label_like_round(val_views, pseudo, self.prototypes.cpu()).cpu()
             report["val_accuracy"] = float((val_assigned == val_labels).float().mean())
             rows, assigned = torch.cat([rows, val_rows]), torch.cat([assigned, val_assigned])
-        return rows.cpu(), assigned, report
+        return rows.cpu(), assigned, report, new_anchor
 
     def on_train_epoch_start(self) -> None:
         # The learning rate this epoch trains with (epoch-interval schedulers step before epoch end).
@@ -296,6 +328,15 @@ class FERMethod(pl.LightningModule):
         self._counts.clear()
         if self.run_dir is not None and self.trainer.is_global_zero:
             write_history(Path(self.run_dir) / "history.csv", self.history)
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # Checkpoints written before anchored naming have no anchor: load them (strictly) with none set.
+        key, labels = prefix + "pseudo_anchor", prefix + "pseudo_labels"
+        if key not in state_dict and labels in state_dict:
+            state_dict[key] = torch.full_like(state_dict[labels], -1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["fervlm"] = {"history": list(self.history), "pseudo_rounds": list(self.pseudo_rounds)}

@@ -10,6 +10,7 @@ import pandas as pd
 from fervlm.methods.affectvlm import AffectVLM
 from fervlm.methods.base import FERMethod
 from fervlm.methods.baselines import LinearProbe, ZeroShot
+from fervlm.methods.ceiling import CrossEntropyCeiling
 from fervlm.methods.config import TrainConfig, check_views_in_table
 from fervlm.methods.multiviewvlm import MultiviewVLM
 from fervlm.methods.pixels import PixelsBaseline
@@ -24,6 +25,7 @@ METHODS: dict[str, type[FERMethod]] = {
     "smilevlm": SmileVLM,
     "zeroshot": ZeroShot,
     "linearprobe": LinearProbe,
+    "ceiling": CrossEntropyCeiling,
 }
 
 

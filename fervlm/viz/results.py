@@ -54,6 +54,7 @@ class ResultsConfig:
     umap_run: str = ""
     seed: int = 0
     output_dir: str = "outputs/quick/09_results"
+    cv_runs: str = "outputs/quick/cv10"
 
     def __post_init__(self) -> None:
         if not Path(self.paper_csv).is_file():

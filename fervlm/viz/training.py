@@ -83,8 +83,8 @@ class TrainingNotebookConfig:
             raise ValueError(f"epochs={self.epochs!r}: must be >= 1, or 0 for each method's profile default")
         if self.k_folds < 2:
             raise ValueError(f"k_folds={self.k_folds!r}: subject-independent CV needs at least 2 folds")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr!r}: must be > 0")
+        if self.lr < 0:
+            raise ValueError(f"lr={self.lr!r}: must be > 0, or 0 for each method's rate in the profile")
         if not self.views:
             raise ValueError("views: at least one view angle is needed")
         if isinstance(self.run_folds, str) and self.run_folds != "all":
@@ -124,7 +124,6 @@ class TrainingNotebookConfig:
             views=[str(v) for v in self.views],
             image_size=None,
             batch_size=self.batch_size,
-            lr=self.lr,
             folds=self.k_folds,
             fold_seed=self.seed,
             seed=self.seed,
@@ -134,6 +133,8 @@ class TrainingNotebookConfig:
         )
         if self.epochs:  # 0 keeps the method's own default in the training profile (SMILE-VLM: fewer)
             values["epochs"] = self.epochs
+        if self.lr:  # 0 keeps the method's own rate in the training profile (AffectVLM: 1e-4)
+            values["lr"] = self.lr
         values.update(extra)
         profile = self.profile if self.profile in shipped_profiles() else None
         config = load_config(profile=profile, **values)

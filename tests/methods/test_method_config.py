@@ -42,6 +42,7 @@ def test_comma_separated_tuples():
         ({"margin_mode": "frozen"}, "margin_mode='frozen': must be 'learnable'"),
         ({"con_targets": "class"}, "con_targets='class': must be 'label'"),
         ({"align_targets": "label"}, "align_targets='label': must be 'pair'"),
+        ({"pseudo_naming": "centroids"}, "pseudo_naming='centroids': must be 'anchor' or 'prototypes'"),
         ({"method": "smilevlm", "batch_size": 1}, "batch_size=1: smilevlm uses batch-wide losses"),
     ],
 )
@@ -75,7 +76,9 @@ def test_profiles_yaml_and_sets_apply_in_order(tmp_path):
 def test_profile_training_reads_the_profiles_yaml(tmp_path):
     quick = load_profile("quick")
     values = profile_training("quick", "smilevlm")
-    assert values["lr"] == quick.lr and values["batch_size"] == quick.batch_size
+    assert quick.lr == 0.0  # 0: each method's rate from `training` / `method_training`
+    assert values["lr"] == quick.training["lr"] and values["batch_size"] == quick.batch_size
+    assert profile_training("quick", "affectvlm")["lr"] == quick.method_training["affectvlm"]["lr"] == 1e-4
     assert values["lambda_align"] == quick.training["lambda_align"]
     assert values["epochs"] == quick.method_training["smilevlm"]["epochs"] != quick.training["epochs"]
     assert profile_training("paper", "affectvlm")["lr"] == load_profile("paper").lr
@@ -84,7 +87,9 @@ def test_profile_training_reads_the_profiles_yaml(tmp_path):
     path.write_text("epochs: 3\nweights: none\nmethod_training: {smilevlm: {epochs: 10}}\n")
     mine = profile_training(path, "smilevlm")
     assert mine["epochs"] == 3 and mine["weights"] is None and "lambda_align" not in mine
+    # ... and so does a top-level lr > 0 beat the per-method rate.
+    path.write_text("lr: 0.01\nmethod_training: {affectvlm: {lr: 1.0e-4}}\n")
+    assert profile_training(path, "affectvlm")["lr"] == 0.01
     path.write_text("training: {lambda_typo: 1}\n")
     with pytest.raises(ValueError, match="lambda_typo"):
         profile_training(path)
-

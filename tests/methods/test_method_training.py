@@ -23,12 +23,14 @@ def toy(tmp_path_factory):
 
 
 def _batch(table, root, rows, views=("left", "front", "right"), two_views=False):
-    ds = MultiviewDataset(table, root, rows, views=views, classes=CLASSES, image_size=64, augment="none",
-                          two_views=two_views)
+    ds = MultiviewDataset(
+        table, root, rows, views=views, classes=CLASSES, image_size=64, augment="none", two_views=two_views
+    )
     items = [ds[i] for i in range(len(ds))]
     tensors = ("images", "label", "index")
     return {
-        k: torch.stack([torch.as_tensor(it[k]) for it in items]) if k.startswith(tensors)
+        k: torch.stack([torch.as_tensor(it[k]) for it in items])
+        if k.startswith(tensors)
         else [it[k] for it in items]
         for k in items[0]
     }
@@ -129,15 +131,55 @@ def test_recluster_assigns_pseudo_labels_and_reports_accuracy(toy):
     assert report["round"] == 1 and report["method"] == "kmeans" and sum(report["cluster_sizes"]) == 18
 
 
-def test_validation_rows_get_the_nearest_named_centroid_of_the_round(toy):
-    from fervlm.pseudo import aggregate_views, assign_pseudo_labels
+@pytest.mark.parametrize("naming", ["anchor", "prototypes"])
+def test_rounds_are_named_against_the_frozen_priors_zero_shot_labels(toy, naming):
+    from fervlm.pseudo import aggregate_views, assign_pseudo_labels, zero_shot_labels
 
     table, root = toy
     pl.seed_everything(0, verbose=False)
-    method = build_method(_config("multiviewvlm", prompt_source="pseudo"), table)
+    config = _config("multiviewvlm", prompt_source="pseudo", pseudo_init="zeroshot", pseudo_naming=naming)
+    method = build_method(config, table)
     rows = np.arange(len(table))
-    dm = FERDataModule(table, root, rows[:12], rows[18:], method.classes, image_size=64, num_workers=0,
-                       val_rows=rows[12:18])
+    dm = FERDataModule(table, root, rows[:18], rows[18:], method.classes, image_size=64, num_workers=0)
+    dm.setup()
+    views0 = method.embed_loader(dm.plain_dataloader("train"))[0]
+    method.recluster(dm.plain_dataloader("train"))
+    zero_shot = zero_shot_labels(aggregate_views(views0), method.prototypes)  # the frozen prior's labels
+    assert torch.equal(method.pseudo_labels[:18], zero_shot)  # pseudo_init="zeroshot"
+    if naming == "anchor":
+        assert torch.equal(method.pseudo_anchor[:18], zero_shot) and (method.pseudo_anchor[18:] == -1).all()
+    else:
+        assert (method.pseudo_anchor == -1).all()
+    with torch.no_grad():  # the image tower moves between rounds; the anchor must not
+        for p in method.backbone.visual.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    method.recluster(dm.plain_dataloader("train"))
+    views = method.embed_loader(dm.plain_dataloader("train"))[0]
+    anchor = zero_shot if naming == "anchor" else None
+    expected = assign_pseudo_labels(views, method.prototypes, init="kmeans", seed=1, n_init=4, anchor=anchor)
+    assert torch.equal(method.pseudo_labels[:18], expected.labels)
+
+
+def test_checkpoints_without_the_anchor_still_load_strictly(toy):
+    table, _ = toy
+    method = build_method(_config("multiviewvlm", prompt_source="pseudo"), table)
+    old = {k: v for k, v in method.state_dict().items() if k != "pseudo_anchor"}
+    old["pseudo_labels"] = torch.arange(len(table)) % 6
+    method.pseudo_anchor.fill_(2)
+    method.load_state_dict(old, strict=True)
+    assert (method.pseudo_anchor == -1).all() and torch.equal(method.pseudo_labels, old["pseudo_labels"])
+
+
+def test_validation_rows_get_the_nearest_named_centroid_of_the_round(toy):
+    from fervlm.pseudo import aggregate_views, assign_pseudo_labels, zero_shot_labels
+
+    table, root = toy
+    pl.seed_everything(0, verbose=False)
+    method = build_method(_config("multiviewvlm", prompt_source="pseudo"), table)  # anchored naming
+    rows = np.arange(len(table))
+    dm = FERDataModule(
+        table, root, rows[:12], rows[18:], method.classes, image_size=64, num_workers=0, val_rows=rows[12:18]
+    )
     dm.setup()
     report = method.recluster(dm.plain_dataloader("train"), dm.plain_dataloader("val"))
     assert (method.pseudo_labels[:18] >= 0).all() and (method.pseudo_labels[18:] == -1).all()
@@ -145,7 +187,10 @@ def test_validation_rows_get_the_nearest_named_centroid_of_the_round(toy):
     # Reference: the same k-means round on the training rows, validation rows to the nearest centroid.
     train_views = method.embed_loader(dm.plain_dataloader("train"))[0]
     val_views = method.embed_loader(dm.plain_dataloader("val"))[0]
-    pseudo = assign_pseudo_labels(train_views, method.prototypes, init="kmeans", seed=0, n_init=4)
+    anchor = zero_shot_labels(aggregate_views(train_views), method.prototypes)
+    pseudo = assign_pseudo_labels(
+        train_views, method.prototypes, init="kmeans", seed=0, n_init=4, anchor=anchor
+    )
     assert torch.equal(method.pseudo_labels[:12], pseudo.labels)
     dist = torch.cdist(aggregate_views(val_views).double(), pseudo.centroids.double())
     expected = torch.as_tensor(pseudo.mapping)[dist.argmin(1)]

@@ -13,7 +13,7 @@ help:
 	@echo "make test   - set up on first use, then run the test suite"
 	@echo "make lab    - start JupyterLab on notebooks/ (LAB_ARGS=--no-browser on a server)"
 	@echo "make app    - start the Streamlit inference app (APP_ARGS=--headless on a server)"
-	@echo "make lint   - ruff and the import-layer contract (lint-imports); make test runs it first"
+	@echo "make lint   - ruff (code, tests, notebooks) and the import-layer contract; make test runs it first"
 
 sysdeps:
 	@bash .ci/sysdeps.sh
@@ -33,9 +33,11 @@ demo: setup
 test: lint
 	$(PY) -m pytest -n $(JOBS) -q
 
-# ruff, then the import contract of pyproject.toml [tool.importlinter] (docs/design.md, "Layers").
+# ruff (lint and format) over the package, the tests and the notebooks' code cells, then the import contract
+# of pyproject.toml [tool.importlinter] (docs/design.md, "Layers").
 lint: setup
-	$(PY) -m ruff check fervlm tests
+	$(PY) -m ruff check fervlm tests notebooks
+	$(PY) -m ruff format --check fervlm tests notebooks
 	$(VENV)/bin/lint-imports
 
 # JUPYTER_CONFIG_PATH adds the repository's .jupyter/ (fervlm/lab.py): notebooks saved without outputs,

@@ -46,6 +46,7 @@ SKIP_DIRS = {
 OUTSIDE = re.compile(
     r"\.\./shared\b|/work/shared\b|\bshared/papers\b|\bpapers/\d{3}_"
     r"|(?<![\w/])\d{3}_[0-9a-f]{16}\.txt|(?<![\w/])00\d_(?:…|\*|\.\.\.)"
+    r"|\b(?:METHODS|DESIGN|DATASETS|ALGORITHMS)\s+§"  # the team's documents by their short names
 )
 MD_FILE = re.compile(r"(?<![\w./-])((?:\.\./|\./)*(?:[\w.-]+/)*[\w-][\w.-]*\.md)(?![\w/-])")
 SECTION_REF = re.compile(
@@ -261,13 +262,14 @@ def test_the_checks_catch_bad_references(tmp_path: Path) -> None:
         (fake, "x.py:3", "docs/methods.md §9 eq. 1 and docs/datasets.md §1.3, §4.99"),
         (fake, "x.py:4", 'docs/design.md "No such paragraph"'),
         (fake, "x.py:5", "[m](methods.md#no-such-anchor) [n](nothing.md)"),
+        (fake, "x.py:6", "MultiviewVLM total (eq. 1-8, METHODS §3)"),
     ]
     good = [
         (fake, "y.py:1", "docs/methods.md §3 eq. 1-3; docs/datasets.md §1.9, §2.5; docs/datasets.md §1-§5"),
         (fake, "y.py:2", 'docs/design.md "Run folders" and [p](README.md#papers) and README.md'),
     ]
     outside = find_outside_references(bad)
-    assert {e.split(":")[1] for e in outside} == {"1", "2"} and any("000_…" in e for e in outside)
+    assert {e.split(":")[1] for e in outside} == {"1", "2", "6"} and any("000_…" in e for e in outside)
     assert {b.split(":")[1] for b in find_missing_markdown_files(bad)} >= {"1", "5"}
     section_errors = find_bad_section_references(bad)
     assert any("§9" in e for e in section_errors) and any("§4.99" in e for e in section_errors)

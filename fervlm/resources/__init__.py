@@ -1,4 +1,5 @@
-"""Small data shipped inside the package: prompt banks (`prompts/*.yaml`) and the BP4D task table.
+"""Small data shipped inside the package: prompt banks (`prompts/*.yaml`), the run profiles
+(`profiles/*.yaml`) and the BP4D task table.
 
 They live in the package, not in the repository's `data/` folder, so that a regular (non-editable)
 ``pip install`` carries them: `pyproject.toml` lists them as package data, and `shipped` finds them with

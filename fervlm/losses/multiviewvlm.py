@@ -1,4 +1,7 @@
-"""MultiviewVLM total ``L = L_con + λ_mv L_mv + λ_pn (L_pos + L_neg)`` (MultiviewVLM eq. 1-8, docs/methods.md §3)."""
+"""MultiviewVLM total ``L = L_con + λ_mv L_mv + λ_pn (L_pos + L_neg)``
+
+MultiviewVLM eq. 1-8; docs/methods.md §3.
+"""
 
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from fervlm.prompts import SHIPPED_BANKS, PromptBank, load_bank
-from fervlm.viz.figures import save_figure as save_figure  # re-exported for notebook 01
 
 
 @dataclass(frozen=True)

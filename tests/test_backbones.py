@@ -15,6 +15,7 @@ from fervlm.backbones import (
     our_model_names,
     register_model_configs,
     save_checkpoint,
+    use_channels_last,
 )
 
 
@@ -69,6 +70,24 @@ def test_local_file_round_trip(tmp_path) -> None:
     # A fresh random model differs, so the equality above is not vacuous.
     c = create_backbone("fervlm-tiny")
     assert not torch.equal(c.model.visual.conv1.weight, a.model.visual.conv1.weight)
+
+
+def test_resnet_tower_is_channels_last_and_gives_the_same_embeddings(tmp_path) -> None:
+    bb = create_backbone("fervlm-tiny-rn")
+    conv = bb.visual.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    x = torch.randn(4, 3, bb.image_size, bb.image_size)
+    got = bb.encode_image(x)
+    # The same weights stored in the default layout give the same embeddings (a layout, not a model, change).
+    bb.visual.to(memory_format=torch.contiguous_format)
+    torch.testing.assert_close(bb.model.encode_image(x, normalize=True), got, atol=1e-5, rtol=1e-4)
+    use_channels_last(bb.model)
+    # The checkpoint holds plain contiguous tensors whatever the tower's layout.
+    state = torch.load(save_checkpoint(bb, tmp_path / "rn.pt"), weights_only=True)
+    assert all(v.is_contiguous() for v in state.values())
+    # A ViT tower is left alone.
+    vit = create_backbone("fervlm-tiny")
+    assert vit.visual.conv1.weight.is_contiguous()
 
 
 def test_mismatching_checkpoint_is_an_error(tmp_path) -> None:

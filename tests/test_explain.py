@@ -65,9 +65,14 @@ def _minmax(m: torch.Tensor) -> torch.Tensor:
     return (flat / (flat.max(dim=1, keepdim=True).values + 1e-7)).reshape(m.shape)
 
 
-def reference_gradcam(backbone, x: torch.Tensor, protos_per_image: torch.Tensor) -> torch.Tensor:
+def reference_gradcam(
+    backbone, x: torch.Tensor, protos_per_image: torch.Tensor, hires: bool = False, stage: str = "layer4"
+) -> torch.Tensor:
+    """Grad-CAM (eq. 1-2), or with `hires` HiResCAM (M = ReLU(Σ_c ∂y/∂A_c ⊙ A_c)), at a ResNet `stage`."""
     visual = backbone.model.visual
-    layer = visual.transformer.resblocks[-1].ln_1 if backbone.name == "fervlm-tiny" else visual.layer4
+    layer = (
+        visual.transformer.resblocks[-1].ln_1 if backbone.name == "fervlm-tiny" else getattr(visual, stage)
+    )
     store = {}
     handle = layer.register_forward_hook(lambda _m, _i, out: store.__setitem__("a", out))
     visual.eval()
@@ -80,7 +85,7 @@ def reference_gradcam(backbone, x: torch.Tensor, protos_per_image: torch.Tensor)
         handle.remove()
     acts = _tokens_or_map(backbone, store["a"].detach())
     grads = _tokens_or_map(backbone, store["a"].grad)
-    weights = grads.mean(dim=(2, 3), keepdim=True)  # eq. 1
+    weights = grads if hires else grads.mean(dim=(2, 3), keepdim=True)  # eq. 1 averages; HiResCAM does not
     cam = _minmax(torch.relu((weights * acts).sum(dim=1)))  # eq. 2, then the library's per-image scaling
     cam = F.interpolate(cam[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     # the library min-max scales once more after aggregating layers (aggregate_multi_layers)
@@ -97,6 +102,39 @@ def test_gradcam_matches_independent_reimplementation(backbone):
     assert cams.shape == (2, 3, SIZE, SIZE)
     np.testing.assert_allclose(cams.reshape(-1, SIZE, SIZE), ref.numpy(), atol=1e-4)
     assert float(ref.amax(dim=(1, 2)).min()) > 0.99  # a real, non-degenerate map was compared
+
+
+def test_hirescam_at_a_finer_resnet_stage_matches_the_reference():
+    torch.manual_seed(0)
+    rn = create_backbone("fervlm-tiny-rn")
+    images = _images(2, 3)
+    protos = _prototypes(rn.embed_dim)
+    classes = torch.tensor([1, 3])  # classes whose maps are not all zero for this random tower
+    per_image = protos[classes.repeat_interleave(3)]
+    flat = images.reshape(-1, 3, SIZE, SIZE)
+    cams, _ = gradcam_views(rn, images, protos, target_class=classes, cam="hirescam", stage="auto")
+    ref = reference_gradcam(rn, flat, per_image, hires=True, stage="layer2")  # auto = layer2 at 64 px
+    np.testing.assert_allclose(cams.reshape(-1, SIZE, SIZE), ref.numpy(), atol=1e-4)
+    assert float(ref.amax(dim=(1, 2)).min()) > 0.99  # a real, non-degenerate map was compared
+    # Not Grad-CAM at the same stage: the per-cell gradients change the map.
+    grad_ref = reference_gradcam(rn, flat, per_image, hires=False, stage="layer2")
+    assert float((ref - grad_ref).abs().max()) > 0.05
+    with pytest.raises(ValueError, match="cam="):
+        gradcam_views(rn, images, protos, cam="scorecam")
+    with pytest.raises(ValueError, match="stage"):
+        gradcam_views(rn, images, protos, stage="layer9")
+
+
+def test_auto_stage_is_the_deepest_with_at_least_8x8_cells():
+    from fervlm.explain.layers import resnet_stage
+
+    tiny = create_backbone("fervlm-tiny-rn").model.visual  # 64 px: layer1 16x16, layer2 8x8, layer4 2x2
+    assert resnet_stage(tiny, "auto") == "layer2" and target_layer(tiny, "auto") is tiny.layer2
+    assert resnet_stage(tiny) == "layer4" and target_layer(tiny) is tiny.layer4
+    rn50 = create_backbone("RN50").model.visual  # 224 px: layer3 14x14, layer4 7x7
+    assert resnet_stage(rn50, "auto") == "layer3"
+    vit = create_backbone("fervlm-tiny").model.visual  # a ViT has one grid: the stage is ignored
+    assert target_layer(vit, "auto") is vit.transformer.resblocks[-1].ln_1
 
 
 def test_target_layer_and_reshape(backbone):

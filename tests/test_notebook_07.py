@@ -112,6 +112,11 @@ def test_config_rejects_real_data_and_picks_the_first_fold() -> None:
     assert ExplainConfig(run_folds=[3, 1], k_folds=5).fold == 3
     assert ExplainConfig(run_folds="all").fold == 0
     assert ExplainConfig().train_config("fervlm-tiny-rn").image_size is None  # the tower's own size
+    with pytest.raises(ValueError, match="cam="):
+        ExplainConfig(cam="scorecam")
+    with pytest.raises(ValueError, match="resnet_stage="):
+        ExplainConfig(resnet_stage="layer5")
+    assert (ExplainConfig().cam, ExplainConfig().resnet_stage) == ("hirescam", "auto")
 
 
 def test_tower_weights_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,7 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="captions describe AUs only, never name an emotion (the ablation)",
     )
     p.add_argument("--seed", type=int, default=None, help="seed of corpus and training (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="corpus render processes (default 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="corpus render processes (default: the cores, or 1 on a machine already busier than its cores)",
+    )
     p.add_argument("--force", action="store_true", help="retrain even if a matching prior exists")
     return p
 

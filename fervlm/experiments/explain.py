@@ -41,6 +41,8 @@ class ExplainConfig:
     num_workers: int = field(default_factory=quick_default("num_workers"))
     synthetic_subjects: int = field(default_factory=quick_default("synthetic_subjects"))
     n_show: int = 3
+    cam: str = "hirescam"
+    resnet_stage: str = "auto"
     tolerance_px: float = 0.0
     seed: int = field(default_factory=quick_default("seed"))
     output_dir: str = "outputs/quick/07_explainability"
@@ -65,6 +67,13 @@ class ExplainConfig:
             raise ValueError(f"run_folds={self.run_folds}: fold {self.fold} outside 0..{self.k_folds - 1}")
         if self.n_show < 1:
             raise ValueError(f"n_show={self.n_show}: show at least one sample")
+        from fervlm.explain.gradcam import CAM_METHODS
+        from fervlm.explain.layers import RESNET_STAGES
+
+        if self.cam not in CAM_METHODS:
+            raise ValueError(f"cam={self.cam!r}: choose one of {sorted(CAM_METHODS)}")
+        if self.resnet_stage not in (*RESNET_STAGES, "auto"):
+            raise ValueError(f"resnet_stage={self.resnet_stage!r}: choose one of {[*RESNET_STAGES, 'auto']}")
         if self.tolerance_px < 0:
             raise ValueError(f"tolerance_px={self.tolerance_px}: must be >= 0")
 

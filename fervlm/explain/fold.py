@@ -106,12 +106,15 @@ def explain_fold(
     yaws: Sequence[float],
     tolerance_px: float = 0.0,
     seed: int = 0,
+    cam: str = "gradcam",
+    stage: str = "layer4",
 ) -> tuple[ExplainSet, np.ndarray, np.ndarray, dict[str, Any], list[str]]:
     """Grad-CAM of every test view of a trained fold, and the pointing game per view and overall.
 
     `method` is the fold's trained method (`train_fold`). The test rows come from
     ``fold_dir/predictions.csv``; the maps explain the class predicted
-    from the fused embedding (`fervlm.explain.gradcam_views` with ``target_class=None``).
+    from the fused embedding (`fervlm.explain.gradcam_views` with ``target_class=None`` and its `cam` and
+    `stage`).
 
     Returns:
         ``(data, cams (N, V, S, S), predicted class ids (N,), report, classes)`` where `report` maps
@@ -121,7 +124,9 @@ def explain_fold(
     fold_dir = Path(fold_dir)
     predictions = pd.read_csv(fold_dir / "predictions.csv")
     data = load_explain_set(method, index_csv, predictions["index"].to_numpy(), yaws)
-    cams, classes = gradcam_views(method.backbone, data.images, method.prototypes, target_class=None)
+    cams, classes = gradcam_views(
+        method.backbone, data.images, method.prototypes, target_class=None, cam=cam, stage=stage
+    )
     report: dict[str, Any] = {}
     parts = {"overall": slice(None), **{f"view_{y:g}": v for v, y in enumerate(data.yaws)}}
     for name, views in parts.items():

@@ -27,6 +27,24 @@ from torch import nn
 from fervlm.explain.layers import reshape_transform_for, target_layer
 
 
+def _gradcam() -> type:
+    from pytorch_grad_cam import GradCAM
+
+    return GradCAM
+
+
+def _hirescam() -> type:
+    from pytorch_grad_cam import HiResCAM
+
+    return HiResCAM
+
+
+#: The CAM variants `gradcam_views` offers, by name (imported lazily: the package is slow to import).
+#: HiResCAM: Draelos & Carin, "Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional
+#: neural networks", arXiv:2011.08891, 2020.
+CAM_METHODS: dict[str, Callable[[], type]] = {"gradcam": _gradcam, "hirescam": _hirescam}
+
+
 class PrototypeSimilarityTarget:
     """Grad-CAM target `y = cos(output, prototype)` for one sample's 1-D embedding.
 
@@ -114,6 +132,8 @@ def gradcam_views(
     target_class: int | Sequence[int] | torch.Tensor | np.ndarray | None = None,
     eigen_smooth: bool = False,
     batch_size: int = 16,
+    cam: str = "gradcam",
+    stage: str = "layer4",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM of every view for the target "cosine similarity to a class prototype" (module docstring).
 
@@ -134,18 +154,23 @@ def gradcam_views(
         eigen_smooth: use the first principal component of the weighted activations (library option).
         batch_size: images per Grad-CAM forward/backward (bounds memory; maps do not depend on it because the
             tower runs in eval mode, where every image is processed independently).
+        cam: ``gradcam`` (eq. 1-2) or ``hirescam`` (`CAM_METHODS`): HiResCAM keeps the gradient of every
+            cell, `M = ReLU(Σ_c ∂y/∂A_c ⊙ A_c)`, where Grad-CAM averages it over the map first.
+        stage: the ResNet stage to read (`fervlm.explain.layers.resnet_stage`: ``layer1`` … ``layer4``,
+            ``auto``); a ViT has one.
 
     Returns:
         `(cams, classes)`: float32 numpy array (V, H, W) or (B, V, H, W) with values in [0, 1], and the int64
         class id per sample that the maps explain (shape () or (B,)).
 
     Raises:
-        ValueError: bad shapes or class ids. TypeError: unsupported backbone / tower.
+        ValueError: bad shapes, class ids, CAM or stage names. TypeError: unsupported backbone / tower.
     """
-    from pytorch_grad_cam import GradCAM
-
+    if cam not in CAM_METHODS:
+        raise ValueError(f"gradcam_views: cam={cam!r}; choose one of {sorted(CAM_METHODS)}")
+    cam_class = CAM_METHODS[cam]()
     visual, encode = _visual_and_encoder(backbone)
-    layer = target_layer(visual)  # raises TypeError for unsupported towers before anything is changed
+    layer = target_layer(visual, stage)  # raises TypeError for unsupported towers before anything is changed
     reshape = reshape_transform_for(visual)
     if images.ndim not in (4, 5) or images.shape[-3] != 3:
         raise ValueError(f"gradcam_views: images must be (V,3,H,W) or (B,V,3,H,W), got {tuple(images.shape)}")
@@ -169,7 +194,7 @@ def gradcam_views(
     saved_modes = [(m, m.training) for m in visual.modules()]
     saved_flags = [(p, p.requires_grad, p.grad) for p in params]
     wrapper = _ImageEmbedder(visual, encode)
-    cam = None
+    explainer = None
     try:
         wrapper.eval()
         if classes is None:
@@ -182,7 +207,7 @@ def gradcam_views(
             classes = classes.cpu()
         for p in params:  # gradients flow to the input only; the hooked activations still get theirs
             p.requires_grad_(False)
-        cam = GradCAM(model=wrapper, target_layers=[layer], reshape_transform=reshape)
+        explainer = cam_class(model=wrapper, target_layers=[layer], reshape_transform=reshape)
         per_image_class = classes.repeat_interleave(n_views)
         out = []
         for start in range(0, flat.shape[0], batch_size):
@@ -192,10 +217,12 @@ def gradcam_views(
             chunk_classes = per_image_class[start : start + len(chunk)]
             targets = [PrototypeSimilarityTarget(protos[c]) for c in chunk_classes]
             with torch.enable_grad():  # callers may sit inside no_grad (pitfall 3)
-                out.append(np.asarray(cam(input_tensor=chunk, targets=targets, eigen_smooth=eigen_smooth)))
+                out.append(
+                    np.asarray(explainer(input_tensor=chunk, targets=targets, eigen_smooth=eigen_smooth))
+                )
     finally:
-        if cam is not None:
-            cam.activations_and_grads.release()
+        if explainer is not None:
+            explainer.activations_and_grads.release()
         for p, flag, grad in saved_flags:
             p.requires_grad_(flag)
             p.grad = grad

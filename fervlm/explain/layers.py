@@ -2,7 +2,7 @@
 
 docs/algorithms.md §2.3-2.4: the last block's `ln_1` for an open_clip `VisionTransformer` (the CLS-token
 pooled output has exactly zero gradient w.r.t. the patch tokens of the last block's output), `layer4` for a
-`ModifiedResNet` (the input of its attention pool).
+`ModifiedResNet` (the input of its attention pool) unless another stage is asked for (§2.7).
 """
 
 from __future__ import annotations
@@ -28,25 +28,54 @@ def _tower_kind(visual: nn.Module) -> str:
     )
 
 
-def target_layer(visual: nn.Module) -> nn.Module:
+#: A ModifiedResNet's stages and how much each shrinks the input (stem ×4, then ×2 per stage after the first).
+RESNET_STAGES = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
+
+#: The smallest map `resnet_stage("auto")` accepts: 8 × 8 cells are 8 px at the quick profile's 64 px, about
+#: the size of an AU region there; a 2 × 2 map upsampled has only corner plateaus (docs/algorithms.md §2.7).
+MIN_AUTO_MAP = 8
+
+
+def resnet_stage(visual: nn.Module, stage: str = "layer4") -> str:
+    """The ResNet stage to explain: `stage` itself, or for ``"auto"`` the deepest stage whose map has at least
+    `MIN_AUTO_MAP` × `MIN_AUTO_MAP` cells at the tower's input size (64 px: ``layer2``, 8 × 8; 224 px:
+    ``layer3``, 14 × 14), because a deeper stage's coarser map cannot localise an AU region.
+
+    Raises:
+        ValueError: an unknown stage name.
+    """
+    if stage == "auto":
+        size = visual.image_size
+        size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        fine_enough = [name for name, stride in RESNET_STAGES.items() if size // stride >= MIN_AUTO_MAP]
+        return fine_enough[-1] if fine_enough else "layer1"
+    if stage not in RESNET_STAGES:
+        raise ValueError(f"ResNet stage {stage!r}: choose one of {[*RESNET_STAGES, 'auto']}")
+    return stage
+
+
+def target_layer(visual: nn.Module, stage: str = "layer4") -> nn.Module:
     """The layer whose activations and gradients Grad-CAM uses (docs/algorithms.md §2.4).
 
     Args:
         visual: an open_clip image tower (`backbone.visual` / `clip_model.visual`).
+        stage: for a ModifiedResNet, which stage (`resnet_stage`: ``layer1`` … ``layer4`` or ``auto``);
+            ignored for a VisionTransformer, whose tokens keep one grid through the tower.
 
     Returns:
         `visual.transformer.resblocks[-1].ln_1` for a VisionTransformer — the last attention reads the patch
         tokens through it, whereas the last block's output reaches the CLS-pooled embedding only through the
-        CLS token — or `visual.layer4` for a ModifiedResNet (the feature map fed to the attention pool).
-        `layer4` stays even where it is coarse (2 × 2 for the quick profile's 64 px ResNet): finer stages
-        were measured and did not reach the pointing-game target either (docs/algorithms.md §2.7).
+        CLS token — or the chosen stage of a ModifiedResNet (default `layer4`, the feature map fed to the
+        attention pool, as Grad-CAM's authors use the last convolutional layer). At the quick profile's
+        64 px `layer4` is 2 × 2, too coarse to point at anything; notebook 07 uses ``auto``
+        (docs/algorithms.md §2.7).
 
     Raises:
-        TypeError: any other tower type.
+        TypeError: any other tower type. ValueError: an unknown stage.
     """
     if _tower_kind(visual) == "vit":
         return visual.transformer.resblocks[-1].ln_1
-    return visual.layer4
+    return getattr(visual, resnet_stage(visual, stage))
 
 
 def reshape_transform_for(visual: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -56,7 +85,7 @@ def reshape_transform_for(visual: nn.Module) -> Callable[[torch.Tensor], torch.T
     `visual.transformer.batch_first`) and (L, B, C) otherwise; the prefix tokens (CLS and any others: the
     first `L − h·w`) are dropped and the rest reshaped to the patch grid `visual.grid_size`
     (docs/algorithms.md §2.3).
-    A ModifiedResNet's `layer4` already gives (B, C, h, w): no transform (None).
+    A ModifiedResNet's stages already give (B, C, h, w): no transform (None).
 
     Raises:
         TypeError: unsupported tower type.

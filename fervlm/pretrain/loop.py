@@ -38,7 +38,7 @@ def pretrain(
     corpus_dir: str | Path | None = None,
     progress: bool = True,
     resume: bool = True,
-    workers: int = 1,
+    workers: int | None = None,
     checkpoint_every: int = 50,
     stop_after_steps: int | None = None,
     threads: int | None = None,
@@ -51,7 +51,8 @@ def pretrain(
         corpus_dir: where the corpus is rendered (default ``<checkpoint folder>/corpus-<checkpoint stem>``).
         progress: tqdm bars (corpus, steps with the running loss).
         resume: continue from the resume file of an interrupted run with the same config.
-        workers: corpus render processes.
+        workers: corpus render processes (None = `default_threads()`: the corpus of the default prior renders
+            in 22 s with 2 processes instead of 46 s with one, on our 2-core machine).
         checkpoint_every: steps between resume files (and one at every epoch end).
         stop_after_steps: stop (leaving the resume file) after this many steps in total: an interruption,
             for tests and for splitting a long run.
@@ -78,7 +79,9 @@ def pretrain(
     t0 = time.perf_counter()
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    corpus = build_corpus(config.corpus, corpus_dir, workers=workers, progress=progress)
+    corpus = build_corpus(
+        config.corpus, corpus_dir, workers=int(workers or default_threads()), progress=progress
+    )
     t_corpus = time.perf_counter() - t0
 
     register_model_configs()
@@ -243,7 +246,7 @@ def ensure_prior(
     config: PretrainConfig | None = None,
     checkpoint: str | Path | None = None,
     progress: bool = True,
-    workers: int = 1,
+    workers: int | None = None,
     corpus_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The card of the prior at `checkpoint` (default `prior_path(config.backbone)`), training it first when

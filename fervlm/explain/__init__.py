@@ -7,8 +7,8 @@ fold's test split (`fervlm.experiments.embeddings`); this package only takes a l
 
 - `fervlm.explain.layers` — which layer Grad-CAM reads per tower type (`target_layer`) and the token-to-map
   reshape for ViTs (`reshape_transform_for`); docs/algorithms.md §2.3-2.4.
-- `fervlm.explain.gradcam` — `gradcam_views`: Grad-CAM (Selvaraju et al., ICCV 2017, eq. 1-2) of every view
-  for the target `y = cos(f_v(x), p_c)` (`PrototypeSimilarityTarget`).
+- `fervlm.explain.gradcam` — `gradcam_views`: Grad-CAM (Selvaraju et al., ICCV 2017, eq. 1-2) or HiResCAM
+  (Draelos & Carin, 2020) of every view for the target `y = cos(f_v(x), p_c)` (`PrototypeSimilarityTarget`).
 - `fervlm.explain.display` — `to_uint8`, `overlay` (arrays for display).
 - `fervlm.explain.pointing` — the pointing game (Zhang et al., ECCV 2016, §5.1) and its random baseline.
 - `fervlm.explain.groundtruth` — the AU regions of a sample's expression on the synthetic faces.

@@ -99,6 +99,8 @@ class Backbone(nn.Module):
         self.tokenizer = tokenizer
         self.preprocess_train = preprocess_train
         self.preprocess_val = preprocess_val
+        # `use_channels_last` stores a ResNet tower channels-last; its input is converted to match.
+        self._channels_last = _is_resnet(model.visual)
 
     @property
     def visual(self) -> nn.Module:
@@ -141,7 +143,7 @@ class Backbone(nn.Module):
 
     def encode_image(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """(B, 3, H, W) images -> (B, D) embeddings (L2-normalised when `normalize`)."""
-        if _is_resnet(self.model.visual):
+        if self._channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model.encode_image(x, normalize=normalize)
 

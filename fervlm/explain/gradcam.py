@@ -26,23 +26,10 @@ from torch import nn
 
 from fervlm.explain.layers import reshape_transform_for, target_layer
 
-
-def _gradcam() -> type:
-    from pytorch_grad_cam import GradCAM
-
-    return GradCAM
-
-
-def _hirescam() -> type:
-    from pytorch_grad_cam import HiResCAM
-
-    return HiResCAM
-
-
-#: The CAM variants `gradcam_views` offers, by name (imported lazily: the package is slow to import).
-#: HiResCAM: Draelos & Carin, "Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional
-#: neural networks", arXiv:2011.08891, 2020.
-CAM_METHODS: dict[str, Callable[[], type]] = {"gradcam": _gradcam, "hirescam": _hirescam}
+#: The CAM variants `gradcam_views` offers: name → class of the `grad-cam` package (imported when used: the
+#: package is slow to import). HiResCAM: Draelos & Carin, "Use HiResCAM instead of Grad-CAM for faithful
+#: explanations of convolutional neural networks", arXiv:2011.08891, 2020.
+CAM_METHODS: dict[str, str] = {"gradcam": "GradCAM", "hirescam": "HiResCAM"}
 
 
 class PrototypeSimilarityTarget:
@@ -168,7 +155,9 @@ def gradcam_views(
     """
     if cam not in CAM_METHODS:
         raise ValueError(f"gradcam_views: cam={cam!r}; choose one of {sorted(CAM_METHODS)}")
-    cam_class = CAM_METHODS[cam]()
+    import pytorch_grad_cam
+
+    cam_class = getattr(pytorch_grad_cam, CAM_METHODS[cam])
     visual, encode = _visual_and_encoder(backbone)
     layer = target_layer(visual, stage)  # raises TypeError for unsupported towers before anything is changed
     reshape = reshape_transform_for(visual)

@@ -150,34 +150,17 @@ def time_configuration(config: Any, table: pd.DataFrame, root: Path, run_dir: Pa
     """
     import numpy as np
 
-    from fervlm.data import FERDataModule, normalization_of
     from fervlm.methods.factory import build_method
     from fervlm.train import build_trainer
+    from fervlm.train.datamodule import make_datamodule
 
     run_dir.mkdir(parents=True, exist_ok=True)
     for old in run_dir.glob("epoch_times_rank*.json"):
         old.unlink()
     pl.seed_everything(config.seed, workers=True, verbose=False)
     method = build_method(config, table)
-    size = config.image_size or method.backbone.image_size
-    mean, std = normalization_of(method.backbone.preprocess_val)
     rows = np.arange(len(table))
-    datamodule = FERDataModule(
-        table,
-        root,
-        rows,
-        rows[:1],
-        method.classes,
-        views=config.views,
-        image_size=size,
-        mean=mean,
-        std=std,
-        batch_size=config.batch_size,
-        augment=config.augment,
-        two_views=config.method == "smilevlm",
-        num_workers=config.num_workers,
-        seed=config.seed,
-    )
+    datamodule = make_datamodule(config, method, table, root, rows, rows[:1])
     datamodule.setup("fit")
     trainer = build_trainer(config, run_dir, [EpochTimer(run_dir)])
     with warnings.catch_warnings():

@@ -53,10 +53,11 @@ def bench_data(
         ``keeps_up`` (loader rate ≥ step rate).
     """
     from fervlm.benchmarks.toy import make_toy_table
-    from fervlm.data import FERDataModule, load_table, normalization_of
+    from fervlm.data import load_table
     from fervlm.method_names import TRAINED_METHODS as TRAINED
     from fervlm.methods.config import load_config
     from fervlm.methods.factory import build_method
+    from fervlm.train.datamodule import make_datamodule
 
     if method not in TRAINED:
         raise ValueError(f"method={method!r}: bench data feeds a trained method, one of {TRAINED}")
@@ -82,25 +83,10 @@ def bench_data(
         # Toy images are small; the cache resizes them to the backbone's input size, as for real views.
         table, root = load_table(make_toy_table(folder, n_subjects=n_subjects, yaws=yaws, size=32, seed=seed))
         model = build_method(config, table)
-        size = model.backbone.image_size
-        mean, std = normalization_of(model.backbone.preprocess_val)
         rows = np.arange(len(table))
-        dm = FERDataModule(
-            table,
-            root,
-            rows,
-            rows[:1],
-            model.classes,
-            views=config.views,
-            image_size=size,
-            mean=mean,
-            std=std,
-            batch_size=batch_size,
-            augment=config.augment,
-            two_views=method == "smilevlm",
-            num_workers=config.num_workers,
-            seed=seed,
-        )
+        # The tower's own input size (the toy images are resized to it), whatever the quick profile's size.
+        size = model.backbone.image_size
+        dm = make_datamodule(config, model, table, root, rows, rows[:1], image_size=size)
         t0 = time.perf_counter()
         dm.setup("fit")  # decodes every image once (the in-memory cache)
         cache_s = time.perf_counter() - t0

@@ -59,6 +59,8 @@ works):
   ``MASTER_PORT``, start method inside Jupyter).
 - `fervlm.train.evaluation` — ``evaluate_method``: predictions and the metrics of docs/methods.md §5.
 - `fervlm.train.split` — one train/test split end to end: refuse/skip/resume, data, fit, evaluate, write.
+- `fervlm.train.datamodule` — ``make_datamodule``: the data module a config describes for a built method
+  (also used by `fervlm.timing` and `fervlm bench data`).
 - `fervlm.train.cv` — subject-independent k-fold cross-validation: ``fit_fold``, ``run_cv``, ``folds.json``.
 - `fervlm.train.cross` — ``cross_dataset``: train on one table, test on another on shared classes.
 """

@@ -19,11 +19,11 @@ import pandas as pd
 import torch
 
 from fervlm.checkpoints import usable_checkpoint
-from fervlm.data import FERDataModule, normalization_of
 from fervlm.datasets.registry import data_kind
 from fervlm.fingerprint import check_fold_settings
 from fervlm.methods.config import TrainConfig
 from fervlm.methods.factory import build_method, resolve_classes
+from fervlm.train.datamodule import make_datamodule
 from fervlm.train.evaluation import evaluate_method
 from fervlm.train.rundir import _global_rank, _write_json
 from fervlm.train.trainer import build_trainer
@@ -90,26 +90,14 @@ def _fit_split(
     val_rows = None
     if config.val_fraction > 0:
         train_rows, val_rows = validation_split(table, train_rows, config.val_fraction, seed=config.seed)
-    if config.method == "pixels":  # no network: grey pixels at the baseline's own size, in [0, 1]
-        size, (mean, std) = config.pixels_size, ((0.0,) * 3, (1.0,) * 3)
-    else:
-        size = config.image_size or method.backbone.image_size
-        mean, std = normalization_of(method.backbone.preprocess_val)
-    datamodule = FERDataModule(
+    datamodule = make_datamodule(
+        config,
+        method,
         table,
         root,
         train_rows,
         test_rows,
         classes,
-        views=config.views,
-        image_size=size,
-        mean=mean,
-        std=std,
-        batch_size=config.batch_size,
-        augment=config.augment,
-        two_views=config.method == "smilevlm",
-        num_workers=config.num_workers,
-        seed=config.seed,
         val_rows=val_rows,
         test_table=test_table,
         test_root=test_root,
